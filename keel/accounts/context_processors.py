@@ -1,0 +1,21 @@
+from keel.accounts.access import can_delete_all_crm_records
+
+
+def navigation(request):
+    """What the menu shows. The server checks the same permissions again on every page and endpoint."""
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated or not getattr(request, "company", None):
+        return {}
+    return {
+        "company": request.company,
+        "nav": {
+            "contacts": True,
+            "marketing": True,
+            "integrations": user.has_perm_code("manage_integrations"),
+            "users": user.has_perm_code("manage_users"),
+            "roles": user.has_perm_code("manage_roles"),
+            "audit": user.has_perm_code("view_audit_log"),
+            "data_management": user.is_company_admin,
+            "delete_all_crm": can_delete_all_crm_records(user),
+        },
+    }

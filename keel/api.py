@@ -1,0 +1,81 @@
+"""The JSON API under /api/v1: one NinjaAPI, one router per app, one error shape."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from keel.accounts.api_auth import authenticate
+from keel.errors import KeelError
+
+api = NinjaAPI(
+    title="Keel API",
+    version="1",
+    auth=authenticate,
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def error_response(request, status, code, message, **extra):
+    return api.create_response(request, {"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+@api.exception_handler(KeelError)
+def keel_error(request, exc):
+    return api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request, exc):
+    return error_response(request, 401, "unauthenticated", "Log in or send a valid API token.")
+
+
+@api.exception_handler(PermissionDenied)
+def permission_denied(request, exc):
+    return error_response(request, 403, "permission_denied", str(exc) or "Your role does not allow this action.")
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return error_response(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc):
+    return error_response(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request, exc):
+    fields = []
+    for err in exc.errors:
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "payload", "query", "path")]
+        fields.append({"field": ".".join(loc) or "body", "message": err.get("msg", "is invalid")})
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "The request is invalid."
+    return error_response(request, 422, "invalid_input", summary, fields=fields)
+
+
+def register_routers():
+    # Imported here, not at module top, so that each app's api module can import keel.api helpers.
+    from keel.accounts.api import router as accounts_router
+    from keel.audit.api import router as audit_router
+    from keel.contacts.api import router as contacts_router
+    from keel.datacontrol.api import router as datacontrol_router
+    from keel.integrations.api import router as integrations_router
+    from keel.jobs.api import router as jobs_router
+    from keel.marketing.api import router as marketing_router
+
+    for router in (
+        accounts_router,
+        audit_router,
+        contacts_router,
+        marketing_router,
+        integrations_router,
+        jobs_router,
+        datacontrol_router,
+    ):
+        api.add_router("", router)
+
+
+register_routers()

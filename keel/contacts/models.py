@@ -1,0 +1,125 @@
+from django.db import models
+from django.utils import timezone
+
+from keel.tenancy import TenantModel
+
+
+def attachment_path(instance, filename):
+    # One storage prefix per company, so that deleting a company can list and verify everything it stored.
+    return f"companies/{instance.company_id}/attachments/{timezone.now():%Y/%m}/{filename}"
+
+
+class Contact(TenantModel):
+    class Stage(models.TextChoices):
+        SUBSCRIBER = "subscriber"
+        LEAD = "lead"
+        QUALIFIED = "qualified"
+        OPPORTUNITY = "opportunity"
+        CUSTOMER = "customer"
+        EVANGELIST = "evangelist"
+        OTHER = "other"
+
+    email = models.EmailField(max_length=254, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    company_name = models.CharField(max_length=200, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    lifecycle_stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.SUBSCRIBER)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        indexes = TenantModel.Meta.indexes + [models.Index(fields=["company", "email"], name="contact_company_email")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "email"], condition=~models.Q(email=""), name="contact_email_unique_per_company"
+            )
+        ]
+
+    def __str__(self):
+        return self.full_name or self.email
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ContactEvent(TenantModel):
+    """One entry of a contact's history timeline."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        indexes = TenantModel.Meta.indexes + [
+            models.Index(fields=["contact", "occurred_at"], name="contactevent_timeline")
+        ]
+
+
+class Note(TenantModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        pass
+
+
+class Tag(TenantModel):
+    name = models.CharField(max_length=60)
+
+    class Meta(TenantModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="tag_name_unique_per_company")]
+
+    def __str__(self):
+        return self.name
+
+
+class ContactTag(TenantModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+
+    class Meta(TenantModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
+
+
+class ContactList(TenantModel):
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="list_name_unique_per_company")]
+
+    def __str__(self):
+        return self.name
+
+
+class ListMembership(TenantModel):
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="list_memberships")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique")]
+
+
+class Attachment(TenantModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=400)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantModel.Meta):
+        pass

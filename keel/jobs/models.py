@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from keel.tenancy import TenantModel
+
+
+class DataJob(TenantModel):
+    """Every long operation of a company: import, export, CRM deletion, company deletion (DESIGN §4)."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import"
+        EXPORT = "export"
+        CRM_DELETION = "crm_deletion"
+        COMPANY_DELETION = "company_deletion"
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    # At most one active job of these kinds per company: enforced by the database (constraint below).
+    EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.CRM_DELETION, Kind.COMPANY_DELETION)
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+    FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    step = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="a sentence for the user; tracebacks go to the log only")
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta(TenantModel.Meta):
+        indexes = TenantModel.Meta.indexes + [models.Index(fields=["state", "heartbeat_at"], name="datajob_reap")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company"],
+                condition=Q(state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion"]),
+                name="one_active_exclusive_job_per_company",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} job {self.pk} ({self.state})"
+
+    @property
+    def is_active(self):
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def percent(self):
+        if self.state == self.State.SUCCEEDED:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, int(self.progress_done * 100 / self.progress_total))

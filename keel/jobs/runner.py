@@ -1,0 +1,199 @@
+"""Starting, running, finishing and reaping jobs: the one place jobs run (DESIGN §4)."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from keel.errors import Conflict
+from keel.jobs.models import DataJob
+from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, Progress
+from keel.jobs.registry import HANDLERS
+
+logger = logging.getLogger("keel.jobs")
+
+
+class OperationInProgress(Conflict):
+    code = "operation_in_progress"
+
+
+def active_exclusive_job(company):
+    return (
+        DataJob.objects.filter(
+            company=company, kind__in=DataJob.EXCLUSIVE_KINDS, state__in=DataJob.ACTIVE_STATES
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+def refusal_for(active_job):
+    """The error a request gets when another exclusive job of the company is active."""
+    if active_job.kind == DataJob.Kind.CRM_DELETION:
+        return OperationInProgress(
+            "All CRM records are being deleted. Imports and contact changes are possible again once the deletion "
+            "has finished.",
+            code="crm_deletion_in_progress",
+            job_id=active_job.pk,
+        )
+    label = active_job.get_kind_display().replace("_", " ").lower()
+    return OperationInProgress(
+        f"Another operation ({label}, job {active_job.pk}) is in progress. Wait for it to finish or cancel it.",
+        job_id=active_job.pk,
+    )
+
+
+def create_job(company, kind, requested_by=None, params=None):
+    """Create a job and enqueue it once the surrounding transaction commits.
+
+    For exclusive kinds the database's partial unique constraint decides who wins when two requests race; the
+    loser gets ``OperationInProgress`` naming the active job. Call inside ``transaction.atomic()`` when other rows
+    must be created together with the job.
+    """
+    try:
+        with transaction.atomic():
+            job = DataJob.objects.create(
+                company=company, kind=kind, requested_by=requested_by, params=params or {}, enqueued_at=timezone.now()
+            )
+    except IntegrityError:
+        active = active_exclusive_job(company)
+        if active is None:  # the other job finished in between: the constraint is free again
+            raise
+        raise refusal_for(active) from None
+    transaction.on_commit(lambda: enqueue(job.pk))
+    return job
+
+
+def enqueue(job_id):
+    from keel.jobs.tasks import run_data_job
+
+    run_data_job.enqueue(job_id)
+
+
+def claim(job_id):
+    """Move a queued job to running, atomically: of two workers handed the same job, one gets it."""
+    now = timezone.now()
+    claimed = DataJob.objects.filter(pk=job_id, state=DataJob.State.QUEUED).update(
+        state=DataJob.State.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=Coalesce(F("started_at"), now),
+        heartbeat_at=now,
+        error="",
+    )
+    return DataJob.objects.select_related("company").get(pk=job_id) if claimed else None
+
+
+def run_job(job_id):
+    """Run one job to its end (or until it is cancelled, fails, or is taken over). Safe to call twice."""
+    job = claim(job_id)
+    if job is None:
+        return None
+    handler = HANDLERS[job.kind]
+    progress = Progress(job)
+    progress.start()
+    try:
+        handler.run(job, progress)
+    except LeaseLost:
+        logger.warning("job %s was taken over by another runner; this one stops", job.pk)
+        return None
+    except JobCancelled:
+        _finish(progress, DataJob.State.CANCELLED, error="Cancelled by a user.")
+    except JobFailed as exc:
+        _finish(progress, DataJob.State.FAILED, error=str(exc))
+        _call_failed_hook(handler, job)
+    except Exception:
+        logger.exception("job %s (%s) failed on attempt %s", job.pk, job.kind, job.attempts)
+        if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
+            _finish(
+                progress,
+                DataJob.State.FAILED,
+                error=f"The {job.get_kind_display().lower()} failed {job.attempts} times because of an "
+                "internal error. Our team can see the details in the logs.",
+            )
+            _call_failed_hook(handler, job)
+        else:
+            _requeue(job.pk, job.attempts)
+    else:
+        _finish(progress, DataJob.State.SUCCEEDED, result=job.result)
+    finally:
+        progress.stop()
+    return DataJob.objects.filter(pk=job_id).first()
+
+
+def _finish(progress, state, error="", result=None):
+    fields = {"state": state, "finished_at": timezone.now(), "error": error, "step": progress.step_text}
+    fields["progress_total"] = progress.total
+    fields["progress_done"] = progress.total if state == DataJob.State.SUCCEEDED else progress.done
+    if result is not None:
+        fields["result"] = result
+    progress._owned().update(**fields)
+
+
+def _call_failed_hook(handler, job):
+    if handler.on_failed:
+        try:
+            handler.on_failed(DataJob.objects.get(pk=job.pk))
+        except Exception:
+            logger.exception("on_failed hook of job %s raised", job.pk)
+
+
+def _requeue(job_id, attempt):
+    requeued = DataJob.objects.filter(pk=job_id, state=DataJob.State.RUNNING, attempts=attempt).update(
+        state=DataJob.State.QUEUED, enqueued_at=timezone.now()
+    )
+    if requeued:
+        enqueue(job_id)
+
+
+def request_cancel(job):
+    """Ask a job to stop: a queued one is cancelled now, a running one at its next batch boundary."""
+    now = timezone.now()
+    DataJob.objects.filter(pk=job.pk, state=DataJob.State.QUEUED).update(
+        state=DataJob.State.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled by a user."
+    )
+    DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db()
+    return job
+
+
+def reap_stale_jobs():
+    """Give jobs whose runner died back to the queue (DESIGN §1: django-tasks-db has no crash recovery).
+
+    A running job whose heartbeat is older than the lease is presumed dead: it is queued again (its handler is
+    resumable), or failed once it used up its attempts. A queued job whose task was lost is enqueued again;
+    a duplicate task is harmless because ``claim`` lets only one runner have the job.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
+    reaped = []
+    for job in DataJob.objects.filter(state=DataJob.State.RUNNING, heartbeat_at__lt=stale):
+        if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
+            failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
+                state=DataJob.State.FAILED,
+                finished_at=now,
+                error=f"The job stopped responding {job.attempts} times and was given up.",
+            )
+            if failed:
+                _call_failed_hook(HANDLERS[job.kind], job)
+        else:
+            logger.warning("job %s stopped responding; queueing it again", job.pk)
+            _requeue(job.pk, job.attempts)
+        reaped.append(job.pk)
+    for job in DataJob.objects.filter(state=DataJob.State.QUEUED, enqueued_at__lt=stale):
+        if not _has_pending_task(job.pk):
+            DataJob.objects.filter(pk=job.pk).update(enqueued_at=now)
+            enqueue(job.pk)
+            reaped.append(job.pk)
+    return reaped
+
+
+def _has_pending_task(job_id):
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(
+        status="READY", task_path="keel.jobs.tasks.run_data_job", args_kwargs__args__0=job_id
+    ).exists()

@@ -1,0 +1,190 @@
+"""Keel's one settings module. Every knob is an environment variable, documented in the README."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name, default=False):
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+DATA_DIR = Path(os.environ.get("KEEL_DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = os.environ.get("KEEL_SECRET_KEY", "keel-development-key-change-me-in-production-0123456789")
+# Integration credentials are encrypted with a key derived from this value (keel/integrations/crypto.py).
+ENCRYPTION_KEY = os.environ.get("KEEL_ENCRYPTION_KEY", SECRET_KEY)
+DEBUG = env_bool("KEEL_DEBUG", False)
+ALLOWED_HOSTS = os.environ.get("KEEL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+SITE_URL = os.environ.get("KEEL_SITE_URL", "http://127.0.0.1:8000")
+VERSION = "1.0.0"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "keel.accounts",
+    "keel.audit",
+    "keel.contacts",
+    "keel.marketing",
+    "keel.integrations",
+    "keel.jobs",
+    "keel.datacontrol",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "keel.accounts.middleware.CompanyMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "keel.urls"
+WSGI_APPLICATION = "keel.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "keel" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "keel.accounts.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# SQLite in WAL mode by default (zero set-up); PostgreSQL through DATABASE_URL.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keel.sqlite3'}"), conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    }
+    # Tests share the database with a real worker process, so it must be a file, not :memory:.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("KEEL_TEST_DB_NAME", "test_keel")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/contacts/"
+
+# Signed-cookie sessions: no session table holds a tenant's user ids, and a session dies the moment its user is
+# deactivated, its company starts deletion, or its session epoch is bumped (User.get_session_auth_hash).
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 14 * 24 * 3600
+SESSION_COOKIE_SECURE = env_bool("KEEL_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if env_bool("KEEL_FAST_PASSWORD_HASHER")
+    else ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    # Stored files (attachments, export archives) live under companies/<company id>/ so that one prefix holds
+    # everything of a company. S3-compatible storage is configured by swapping this backend (django-storages).
+    "default": {
+        "BACKEND": os.environ.get("KEEL_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": str(DATA_DIR / "files")} if "KEEL_STORAGE_BACKEND" not in os.environ else {},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+# E-mail: written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set.
+if os.environ.get("KEEL_EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ["KEEL_EMAIL_HOST"],
+                "port": env_int("KEEL_EMAIL_PORT", 587),
+                "username": os.environ.get("KEEL_EMAIL_USER", ""),
+                "password": os.environ.get("KEEL_EMAIL_PASSWORD", ""),
+                "use_tls": env_bool("KEEL_EMAIL_USE_TLS", True),
+            },
+        }
+    }
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
+        }
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("KEEL_FROM_EMAIL", "Keel <no-reply@keel.localhost>")
+
+# Background jobs: Django's tasks API, the database is the queue.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+KEEL_JOB_HEARTBEAT_SECONDS = float(os.environ.get("KEEL_JOB_HEARTBEAT_SECONDS", 2))
+KEEL_JOB_LEASE_SECONDS = float(os.environ.get("KEEL_JOB_LEASE_SECONDS", 60))
+KEEL_JOB_MAX_ATTEMPTS = env_int("KEEL_JOB_MAX_ATTEMPTS", 3)
+KEEL_BATCH_SIZE = env_int("KEEL_BATCH_SIZE", 2000)
+
+# Data controls.
+KEEL_IMPORT_MAX_BYTES = env_int("KEEL_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+KEEL_EXPORT_TTL_HOURS = env_int("KEEL_EXPORT_TTL_HOURS", 7 * 24)
+KEEL_EXPORTS_PER_DAY = env_int("KEEL_EXPORTS_PER_DAY", 5)
+KEEL_DELETION_EMAIL_CODE = env_bool("KEEL_DELETION_EMAIL_CODE", False)
+KEEL_LOGIN_ATTEMPTS = env_int("KEEL_LOGIN_ATTEMPTS", 5)
+KEEL_LOGIN_WINDOW_SECONDS = env_int("KEEL_LOGIN_WINDOW_SECONDS", 300)
+KEEL_REAUTH_ATTEMPTS = env_int("KEEL_REAUTH_ATTEMPTS", 5)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "keel": {"handlers": ["console"], "level": os.environ.get("KEEL_LOG_LEVEL", "INFO")},
+        "django_tasks_db": {"handlers": ["console"], "level": "WARNING"},
+    },
+}

@@ -1,0 +1,1 @@
+// Keel: small progressive enhancements. Pages work without JavaScript.

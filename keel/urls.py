@@ -1,0 +1,14 @@
+from django.urls import include, path
+
+from keel.api import api
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("", include("keel.accounts.urls")),
+    path("contacts/", include("keel.contacts.urls")),
+    path("marketing/", include("keel.marketing.urls")),
+    path("integrations/", include("keel.integrations.urls")),
+    path("jobs/", include("keel.jobs.urls")),
+    path("settings/data/", include("keel.datacontrol.urls")),
+    path("audit/", include("keel.audit.urls")),
+]
