@@ -77,3 +77,49 @@ def member_api(member):
 @pytest.fixture
 def other_api(other_company):
     return ApiClient(other_company.admin)
+
+
+@pytest.fixture
+def worker(transactional_db, settings):
+    """A real worker process (``keel worker``) on the test database; jobs run there, not in the test process."""
+    from keel.testing import start_worker, stop_process
+
+    process = start_worker({"KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"]["location"]})
+    yield process
+    stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; Django's ORM calls in the test are still sync.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(executable):
+        pytest.fail("Browser tests need Debian's chromium: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_chromium, live_server):
+    """A fresh browser page; ``page.base_url`` is the live server's address."""
+    context = _chromium.new_context(base_url=live_server.url)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    page.base_url = live_server.url
+    yield page
+    context.close()

@@ -132,7 +132,9 @@ STORAGES = {
     # everything of a company. S3-compatible storage is configured by swapping this backend (django-storages).
     "default": {
         "BACKEND": os.environ.get("KEEL_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": {"location": str(DATA_DIR / "files")} if "KEEL_STORAGE_BACKEND" not in os.environ else {},
+        "OPTIONS": {"location": os.environ.get("KEEL_FILES_DIR", str(DATA_DIR / "files"))}
+        if "KEEL_STORAGE_BACKEND" not in os.environ
+        else {},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

@@ -15,6 +15,7 @@ _counter = itertools.count(1)
 
 def make_company(name, plan="standard"):
     """A company with built-in roles and its Company Administrator, reachable as ``company.admin``."""
+    ensure_plans()
     slug = name.lower().replace(" ", "")
     company, admin = do_create_company(f"{name}", f"admin{next(_counter)}@{slug}.test", PASSWORD, plan=plan)
     company.admin = admin
@@ -78,3 +79,53 @@ def run_queued_jobs():
         if job is None:
             return finished
         finished.append(run_job(job.pk))
+
+
+def ensure_plans():
+    """Plans come from a data migration; tests that flush tables (live server, transactional) restore them."""
+    from keel.accounts.models import Plan
+
+    for code, name, allows_export, per_day in (
+        ("free", "Free", False, 0),
+        ("standard", "Standard", True, 5),
+        ("enterprise", "Enterprise", True, 20),
+    ):
+        Plan.objects.get_or_create(
+            code=code, defaults={"name": name, "allows_export": allows_export, "exports_per_day": per_day}
+        )
+
+
+def test_database_url():
+    """A DATABASE_URL naming the database the tests run on, for processes the tests start (the worker)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def start_worker(extra_env=None):
+    """A real ``keel worker`` process on the test database."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "KEEL_JOB_HEARTBEAT_SECONDS": "0.5",
+        **(extra_env or {}),
+    }
+    return subprocess.Popen([sys.executable, "-m", "keel.cli", "worker", "--interval", "0.2"], env=env)
+
+
+def stop_process(process):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except Exception:
+            process.kill()
+            process.wait()

@@ -1,5 +1,4 @@
-from django.contrib import auth
-from django.contrib import messages
+from django.contrib import auth, messages
 
 COMPANY_DELETING_MESSAGE = "This company's data is being deleted."
 

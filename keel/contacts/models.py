@@ -31,10 +31,14 @@ class Contact(TenantModel):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        indexes = TenantModel.Meta.indexes + [models.Index(fields=["company", "email"], name="contact_company_email")]
+        indexes = TenantModel.Meta.indexes + [
+            models.Index(fields=["company", "email"], name="contact_company_email")
+        ]
         constraints = [
             models.UniqueConstraint(
-                fields=["company", "email"], condition=~models.Q(email=""), name="contact_email_unique_per_company"
+                fields=["company", "email"],
+                condition=~models.Q(email=""),
+                name="contact_email_unique_per_company",
             )
         ]
 
@@ -63,7 +67,9 @@ class ContactEvent(TenantModel):
 
 class Note(TenantModel):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -75,7 +81,9 @@ class Tag(TenantModel):
     name = models.CharField(max_length=60)
 
     class Meta(TenantModel.Meta):
-        constraints = [models.UniqueConstraint(fields=["company", "name"], name="tag_name_unique_per_company")]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="tag_name_unique_per_company")
+        ]
 
     def __str__(self):
         return self.name
@@ -95,7 +103,9 @@ class ContactList(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        constraints = [models.UniqueConstraint(fields=["company", "name"], name="list_name_unique_per_company")]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="list_name_unique_per_company")
+        ]
 
     def __str__(self):
         return self.name
@@ -107,7 +117,9 @@ class ListMembership(TenantModel):
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        constraints = [models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique")
+        ]
 
 
 class Attachment(TenantModel):

@@ -72,7 +72,10 @@ class Progress:
 
     def _write(self):
         updated = self._owned().update(
-            heartbeat_at=timezone.now(), progress_done=self.done, progress_total=self.total, step=self.step_text
+            heartbeat_at=timezone.now(),
+            progress_done=self.done,
+            progress_total=self.total,
+            step=self.step_text,
         )
         if not updated:
             self._lease_lost = True
@@ -85,7 +88,9 @@ class Progress:
             while not self._stop.wait(settings.KEEL_JOB_HEARTBEAT_SECONDS):
                 try:
                     if self._write():
-                        self._cancel_seen = DataJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+                        self._cancel_seen = DataJob.objects.filter(
+                            pk=self.job.pk, cancel_requested=True
+                        ).exists()
                 except Exception:  # a busy database must not kill the heartbeat; the next beat tries again
                     logger.warning("heartbeat of job %s failed", self.job.pk, exc_info=True)
         finally:

@@ -1,7 +1,7 @@
 """Which function runs each kind of job. Apps register their handler in their AppConfig.ready()."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -15,3 +15,12 @@ HANDLERS: dict[str, JobHandler] = {}
 
 def register(kind, run, on_failed=None):
     HANDLERS[kind] = JobHandler(run=run, on_failed=on_failed)
+
+
+# Housekeeping the worker runs every few seconds beside the reaper (e.g. deleting expired export archives).
+PERIODIC: list[Callable] = []
+
+
+def register_periodic(fn):
+    PERIODIC.append(fn)
+    return fn

@@ -57,7 +57,11 @@ def create_job(company, kind, requested_by=None, params=None):
     try:
         with transaction.atomic():
             job = DataJob.objects.create(
-                company=company, kind=kind, requested_by=requested_by, params=params or {}, enqueued_at=timezone.now()
+                company=company,
+                kind=kind,
+                requested_by=requested_by,
+                params=params or {},
+                enqueued_at=timezone.now(),
             )
     except IntegrityError:
         active = active_exclusive_job(company)
@@ -172,7 +176,9 @@ def reap_stale_jobs():
     reaped = []
     for job in DataJob.objects.filter(state=DataJob.State.RUNNING, heartbeat_at__lt=stale):
         if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
-            failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
+            failed = DataJob.objects.filter(
+                pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts
+            ).update(
                 state=DataJob.State.FAILED,
                 finished_at=now,
                 error=f"The job stopped responding {job.attempts} times and was given up.",

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import connection
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from keel.jobs.registry import PERIODIC
 from keel.jobs.runner import reap_stale_jobs
 
 logger = logging.getLogger("keel.jobs")
@@ -16,6 +17,8 @@ def reap_forever(stop, interval):
             reaped = reap_stale_jobs()
             if reaped:
                 logger.info("reaper requeued jobs %s", reaped)
+            for housekeeping in PERIODIC:
+                housekeeping()
         except Exception:
             logger.exception("reaper pass failed")
         finally:

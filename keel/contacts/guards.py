@@ -1,0 +1,21 @@
+"""CRM writes are refused while all CRM records are being deleted (or the company is)."""
+
+from keel.jobs.models import DataJob
+from keel.jobs.runner import refusal_for
+
+BLOCKING_KINDS = (DataJob.Kind.CRM_DELETION, DataJob.Kind.COMPANY_DELETION)
+
+
+def crm_deletion_job(company):
+    return (
+        DataJob.objects.filter(company=company, kind__in=BLOCKING_KINDS, state__in=DataJob.ACTIVE_STATES)
+        .order_by("-id")
+        .first()
+    )
+
+
+def ensure_crm_writable(company):
+    """Call before creating or changing contacts or their history: raises a 409 error during a deletion."""
+    job = crm_deletion_job(company)
+    if job is not None:
+        raise refusal_for(job)
