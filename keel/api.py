@@ -33,9 +33,7 @@ def unauthenticated(request, exc):
 
 @api.exception_handler(PermissionDenied)
 def permission_denied(request, exc):
-    return error_response(
-        request, 403, "permission_denied", str(exc) or "Your role does not allow this action."
-    )
+    return error_response(request, 403, "permission_denied", str(exc) or "Your role does not allow this action.")
 
 
 @api.exception_handler(Http404)

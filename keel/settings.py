@@ -125,6 +125,7 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+FILES_DIR = os.environ.get("KEEL_FILES_DIR", str(DATA_DIR / "files"))
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STORAGES = {

@@ -36,9 +36,7 @@ def do_create_company(name, admin_email, admin_password, plan="standard", admin_
     if Company.objects.filter(name__iexact=name).exists():
         raise InvalidInput(f"A company named “{name}” already exists.", field="name", code="name_taken")
     if User.objects.filter(email__iexact=admin_email).exists():
-        raise InvalidInput(
-            "A user with this e-mail address already exists.", field="email", code="email_taken"
-        )
+        raise InvalidInput("A user with this e-mail address already exists.", field="email", code="email_taken")
     try:
         plan_obj = Plan.objects.get(code=plan)
     except Plan.DoesNotExist:

@@ -36,9 +36,7 @@ def authenticate(request):
         user = user_for_token(header[7:].strip())
     elif request.user.is_authenticated:
         if request.method not in SAFE_METHODS and _csrf_failure(request) is not None:
-            raise Forbidden(
-                "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.", code="csrf_failed"
-            )
+            raise Forbidden("CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.", code="csrf_failed")
         user = request.user
     else:
         return None

@@ -52,9 +52,7 @@ class Role(TenantModel):
     permissions = models.JSONField(default=list)
 
     class Meta(TenantModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["company", "name"], name="role_name_unique_per_company")
-        ]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="role_name_unique_per_company")]
 
     def __str__(self):
         return self.name

@@ -31,9 +31,7 @@ class Contact(TenantModel):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        indexes = TenantModel.Meta.indexes + [
-            models.Index(fields=["company", "email"], name="contact_company_email")
-        ]
+        indexes = TenantModel.Meta.indexes + [models.Index(fields=["company", "email"], name="contact_company_email")]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "email"],
@@ -67,9 +65,7 @@ class ContactEvent(TenantModel):
 
 class Note(TenantModel):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    author = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -81,9 +77,7 @@ class Tag(TenantModel):
     name = models.CharField(max_length=60)
 
     class Meta(TenantModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["company", "name"], name="tag_name_unique_per_company")
-        ]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="tag_name_unique_per_company")]
 
     def __str__(self):
         return self.name
@@ -103,9 +97,7 @@ class ContactList(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["company", "name"], name="list_name_unique_per_company")
-        ]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="list_name_unique_per_company")]
 
     def __str__(self):
         return self.name
@@ -117,9 +109,7 @@ class ListMembership(TenantModel):
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["contact_list", "contact"], name="list_membership_unique")]
 
 
 class Attachment(TenantModel):
@@ -128,9 +118,7 @@ class Attachment(TenantModel):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=120, blank=True)
     size = models.PositiveBigIntegerField(default=0)
-    uploaded_by = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    uploaded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):

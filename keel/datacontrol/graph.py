@@ -98,9 +98,7 @@ def crm_models():
 
 def unclassified_models():
     """Installed models that are neither tenant-owned nor declared global: must always be empty."""
-    return sorted(
-        label(m) for m in _concrete_models() if not is_tenant_model(m) and label(m) not in GLOBAL_MODELS
-    )
+    return sorted(label(m) for m in _concrete_models() if not is_tenant_model(m) and label(m) not in GLOBAL_MODELS)
 
 
 def secret_columns(model):

@@ -58,3 +58,6 @@ class DeletionReceipt(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     secret_fields = ("status_token_hash",)
+
+    def __str__(self):
+        return f"deletion receipt {self.receipt_id}"

@@ -47,15 +47,11 @@ class DataJob(TenantModel):
     result = models.JSONField(default=dict, blank=True)
 
     class Meta(TenantModel.Meta):
-        indexes = TenantModel.Meta.indexes + [
-            models.Index(fields=["state", "heartbeat_at"], name="datajob_reap")
-        ]
+        indexes = TenantModel.Meta.indexes + [models.Index(fields=["state", "heartbeat_at"], name="datajob_reap")]
         constraints = [
             models.UniqueConstraint(
                 fields=["company"],
-                condition=Q(
-                    state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion"]
-                ),
+                condition=Q(state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion"]),
                 name="one_active_exclusive_job_per_company",
             )
         ]

@@ -88,9 +88,7 @@ class Progress:
             while not self._stop.wait(settings.KEEL_JOB_HEARTBEAT_SECONDS):
                 try:
                     if self._write():
-                        self._cancel_seen = DataJob.objects.filter(
-                            pk=self.job.pk, cancel_requested=True
-                        ).exists()
+                        self._cancel_seen = DataJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
                 except Exception:  # a busy database must not kill the heartbeat; the next beat tries again
                     logger.warning("heartbeat of job %s failed", self.job.pk, exc_info=True)
         finally:

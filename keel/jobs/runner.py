@@ -23,9 +23,7 @@ class OperationInProgress(Conflict):
 
 def active_exclusive_job(company):
     return (
-        DataJob.objects.filter(
-            company=company, kind__in=DataJob.EXCLUSIVE_KINDS, state__in=DataJob.ACTIVE_STATES
-        )
+        DataJob.objects.filter(company=company, kind__in=DataJob.EXCLUSIVE_KINDS, state__in=DataJob.ACTIVE_STATES)
         .order_by("-id")
         .first()
     )
@@ -176,9 +174,7 @@ def reap_stale_jobs():
     reaped = []
     for job in DataJob.objects.filter(state=DataJob.State.RUNNING, heartbeat_at__lt=stale):
         if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
-            failed = DataJob.objects.filter(
-                pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts
-            ).update(
+            failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
                 state=DataJob.State.FAILED,
                 finished_at=now,
                 error=f"The job stopped responding {job.attempts} times and was given up.",

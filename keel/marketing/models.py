@@ -18,9 +18,7 @@ class Campaign(TenantModel):
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    created_by = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -40,18 +38,14 @@ class CampaignRecipient(TenantModel):
         CLICKED = "clicked"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
-    contact = models.ForeignKey(
-        "contacts.Contact", on_delete=models.CASCADE, related_name="campaign_recipients"
-    )
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="campaign_recipients")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     sent_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_recipient_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_recipient_unique")]
 
 
 class Workflow(TenantModel):
@@ -62,9 +56,7 @@ class Workflow(TenantModel):
     name = models.CharField(max_length=150)
     trigger = models.CharField(max_length=100, blank=True, help_text="what enrolls a contact")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INACTIVE)
-    created_by = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
@@ -81,13 +73,9 @@ class WorkflowEnrollment(TenantModel):
         EXITED = "exited"
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments")
-    contact = models.ForeignKey(
-        "contacts.Contact", on_delete=models.CASCADE, related_name="workflow_enrollments"
-    )
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="workflow_enrollments")
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     enrolled_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["workflow", "contact"], name="workflow_enrollment_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["workflow", "contact"], name="workflow_enrollment_unique")]

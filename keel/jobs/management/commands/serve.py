@@ -18,9 +18,7 @@ class Command(BaseCommand):
         manage = [sys.executable, "-m", "keel.cli"]
         children = [subprocess.Popen([*manage, "worker"]) for _ in range(workers)]
         children.append(subprocess.Popen([*manage, "runserver", addr, "--noreload", "--skip-checks"]))
-        self.stdout.write(
-            f"Keel is running at http://{addr}/  (data in {settings.DATA_DIR}; Ctrl-C stops it)"
-        )
+        self.stdout.write(f"Keel is running at http://{addr}/  (data in {settings.DATA_DIR}; Ctrl-C stops it)")
 
         def stop(*_):
             for child in children:
