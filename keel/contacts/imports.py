@@ -1,0 +1,1 @@
+"""Job handler registration happens here (imported by the AppConfig)."""
