@@ -1,0 +1,173 @@
+"""Bulk deletion of a company's rows and stored files (DESIGN §1, §4, §6).
+
+Used by "Delete all CRM records" and by company deletion. ``QuerySet.delete()`` is never used here: it collects
+every cascaded row in memory and deletes them one by one when signals or Python-level cascades are involved.
+Instead each table is emptied with raw, parameterised range deletes on the ``(company_id, id)`` index:
+
+* tables go children before parents (``graph.deletion_order``), so a batch only removes rows nothing points at
+  any more, and the database's own foreign-key checks never find a dangling reference;
+* each batch is its own short write transaction that also stores the job's progress and heartbeat, so a crash
+  loses at most one uncommitted batch and leaves nothing half-done;
+* every statement is re-queryable ("delete what is left"), so running the whole thing again after a crash at any
+  point reaches the same end state;
+* memory is flat: no row is ever loaded into Python, only the boundary id of the next batch.
+"""
+
+import os
+import posixpath
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+
+from keel.datacontrol import graph
+
+
+def _table(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _company_column(model):
+    return connection.ops.quote_name(model._meta.get_field("company").column)
+
+
+def _pk_column(model):
+    return connection.ops.quote_name(model._meta.pk.column)
+
+
+def count_rows(company_id, models):
+    """Rows of the company in each table, keyed by entity name (``contact_events``, ...)."""
+    counts = {}
+    with connection.cursor() as cursor:
+        for model in models:
+            # Identifiers come from model metadata through quote_name; values are parameters.
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {_table(model)} WHERE {_company_column(model)} = %s",  # noqa: S608
+                [company_id],
+            )
+            counts[graph.entity_name(model)] = cursor.fetchone()[0]
+    return counts
+
+
+def remaining_rows(company_id, models):
+    """Only the tables that still hold rows of the company: ``{}`` means everything is gone."""
+    return {name: n for name, n in count_rows(company_id, models).items() if n}
+
+
+def erase_rows(company_id, models, progress=None, batch_size=None):
+    """Delete every row of the company in ``models``, children first, in short batches. Returns rows per entity.
+
+    ``progress`` (a ``keel.jobs.progress.Progress``) is advanced, saved and checkpointed inside each batch's
+    transaction, so the stored progress always matches what was really deleted, and a cancelled or taken-over job
+    rolls back the batch it was in rather than deleting behind the new owner's back.
+    """
+    batch_size = int(batch_size or settings.KEEL_BATCH_SIZE)
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    deleted = {}
+    for model in graph.deletion_order(models):
+        name = graph.entity_name(model)
+        if progress is not None:
+            progress.step(f"Deleting {name.replace('_', ' ')}")
+        deleted[name] = _erase_table(company_id, model, progress, batch_size)
+    return deleted
+
+
+def _erase_table(company_id, model, progress, batch_size):
+    """Passes of keyset batches over the table until a whole pass finds nothing left.
+
+    The keyset (``id > last boundary``) keeps every batch an index range scan that starts where the previous one
+    ended, instead of re-walking the entries of rows already deleted. A row inserted meanwhile with an id behind
+    the boundary is caught by the next pass; the table is done only when a pass from the start finds no row.
+    """
+    total = 0
+    while True:
+        deleted_in_pass = 0
+        after = None
+        while True:
+            n, after, more = _erase_batch(company_id, model, after, progress, batch_size)
+            deleted_in_pass += n
+            if not more:
+                break
+        total += deleted_in_pass
+        if deleted_in_pass == 0:
+            return total
+
+
+def _erase_batch(company_id, model, after, progress, batch_size):
+    """One short transaction: delete the next ``batch_size`` rows by id. Returns (deleted, boundary, more)."""
+    table, company, pk = _table(model), _company_column(model), _pk_column(model)
+    lower, lower_params = (f" AND {pk} > %s", [after]) if after is not None else ("", [])
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # The id of the batch's last row: an index-only walk over at most batch_size entries.
+            cursor.execute(
+                f"SELECT {pk} FROM {table} WHERE {company} = %s{lower} ORDER BY {pk} LIMIT 1 OFFSET %s",  # noqa: S608
+                [company_id, *lower_params, batch_size - 1],
+            )
+            row = cursor.fetchone()
+            upper, upper_params = (f" AND {pk} <= %s", [row[0]]) if row else ("", [])
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {company} = %s{lower}{upper}",  # noqa: S608
+                [company_id, *lower_params, *upper_params],
+            )
+            deleted = max(cursor.rowcount, 0)
+        if progress is not None:
+            progress.advance(deleted)
+            progress.save()
+            progress.checkpoint()
+    return deleted, (row[0] if row else after), row is not None
+
+
+# --- stored files ----------------------------------------------------------------------------------------------
+
+
+def company_prefix(company_id, subdir=None):
+    prefix = f"companies/{int(company_id)}"
+    return f"{prefix}/{subdir.strip('/')}" if subdir else prefix
+
+
+def _walk_files(storage, directory):
+    """Every file name under ``directory``, depth first, one directory listing in memory at a time."""
+    try:
+        subdirs, files = storage.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for filename in files:
+        yield posixpath.join(directory, filename)
+    for subdir in subdirs:
+        yield from _walk_files(storage, posixpath.join(directory, subdir))
+
+
+def erase_files(company_id, subdir=None):
+    """Delete the company's stored files (all of them, or those under one sub-folder). Idempotent; returns count."""
+    storage = default_storage
+    deleted = 0
+    for name in _walk_files(storage, company_prefix(company_id, subdir)):
+        if storage.exists(name):
+            storage.delete(name)
+            deleted += 1
+    _remove_empty_directories(storage, company_prefix(company_id, subdir))
+    return deleted
+
+
+def _remove_empty_directories(storage, directory):
+    """A local folder keeps its emptied sub-folders; remove them so that nothing of the company is left behind."""
+    if not hasattr(storage, "path"):
+        return  # object stores have no directories
+    try:
+        root = storage.path(directory)
+    except NotImplementedError:
+        return
+    if not os.path.isdir(root):
+        return
+    for current, _dirs, _files in os.walk(root, topdown=False):
+        try:
+            os.rmdir(current)
+        except OSError:
+            pass  # not empty: a file arrived meanwhile, and remaining_files() will report it
+
+
+def remaining_files(company_id):
+    """Names of the stored files still under the company's prefix: ``[]`` means none."""
+    return sorted(_walk_files(default_storage, company_prefix(company_id)))

@@ -1,0 +1,216 @@
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+
+from keel.accounts.models import User
+from keel.audit.actions import record
+from keel.contacts.models import (
+    Attachment,
+    Contact,
+    ContactEvent,
+    ContactList,
+    ContactTag,
+    ListMembership,
+    Note,
+    Tag,
+)
+from keel.datacontrol import eraser, graph
+from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
+from keel.testing import make_company, make_user
+
+
+def make_crm_data(company, contacts=6, events_per_contact=3, files=True):
+    """The same CRM (and non-CRM) data for any company: contacts with history, notes, tags, lists, attachments,
+    campaign recipients and workflow enrollments, plus the definitions that must survive a CRM deletion."""
+    author = User.objects.filter(company=company).order_by("id").first()
+    tag = Tag.objects.create(company=company, name="vip")
+    contact_list = ContactList.objects.create(company=company, name="Newsletter")
+    campaign = Campaign.objects.create(company=company, name="Spring", created_by=author)
+    workflow = Workflow.objects.create(company=company, name="Welcome", created_by=author)
+    for i in range(contacts):
+        contact = Contact.objects.create(company=company, email=f"person{i}@example.com", first_name=f"P{i}")
+        ContactEvent.objects.bulk_create(
+            ContactEvent(company=company, contact=contact, kind="email_opened", title=f"Opened {j}")
+            for j in range(events_per_contact)
+        )
+        Note.objects.create(company=company, contact=contact, author=author, body=f"note {i}")
+        ContactTag.objects.create(company=company, contact=contact, tag=tag)
+        ListMembership.objects.create(company=company, contact=contact, contact_list=contact_list)
+        CampaignRecipient.objects.create(company=company, contact=contact, campaign=campaign)
+        WorkflowEnrollment.objects.create(company=company, contact=contact, workflow=workflow)
+        if files and i % 2 == 0:
+            attachment = Attachment(company=company, contact=contact, filename=f"cv{i}.txt", uploaded_by=author)
+            attachment.file.save(f"cv{i}.txt", ContentFile(f"curriculum {i}".encode()), save=True)
+    record(company, author, "test.data_created")
+
+
+def dump(company, models=None):
+    """Every row of the company in ``models`` (default: all tenant tables), exactly as stored."""
+    rows = {}
+    with connection.cursor() as cursor:
+        for model in models or graph.tenant_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT * FROM {table} WHERE company_id = %s ORDER BY id", [company.pk])  # noqa: S608
+            rows[graph.label(model)] = cursor.fetchall()
+    return rows
+
+
+def non_crm_models():
+    return [m for m in graph.tenant_models() if m not in graph.crm_models()]
+
+
+class InterruptAfter:
+    """A progress reporter that crashes the run inside its n-th batch (as a killed worker would)."""
+
+    def __init__(self, batches, on_batch=None):
+        self.batches = batches
+        self.on_batch = on_batch
+        self.seen = 0
+        self.done = 0
+        self.last = 0
+
+    def step(self, text):
+        pass
+
+    def advance(self, n):
+        self.done += n
+        self.last = n
+
+    def save(self):
+        pass
+
+    def checkpoint(self):
+        self.seen += 1
+        if self.on_batch:
+            self.on_batch(self.seen)
+        if self.seen == self.batches:
+            raise RuntimeError("worker died")
+
+
+@pytest.fixture
+def two_companies(db):
+    acme, globex = make_company("Acme"), make_company("Globex")
+    for company in (acme, globex):
+        make_user(company, "member")
+        make_crm_data(company)
+    return acme, globex
+
+
+def test_count_rows_counts_each_entity_of_the_company_only(two_companies):
+    acme, _ = two_companies
+    counts = eraser.count_rows(acme.pk, graph.crm_models())
+    assert counts == {
+        "contacts": 6,
+        "contact_events": 18,
+        "notes": 6,
+        "contact_tags": 6,
+        "list_memberships": 6,
+        "attachments": 3,
+        "campaign_recipients": 6,
+        "workflow_enrollments": 6,
+    }
+
+
+def test_erasing_one_companys_crm_leaves_the_other_company_identical(two_companies):
+    acme, globex = two_companies
+    globex_before = dump(globex)
+    acme_kept_before = dump(acme, non_crm_models())
+    counted = eraser.count_rows(acme.pk, graph.crm_models())
+
+    deleted = eraser.erase_rows(acme.pk, graph.crm_models(), batch_size=4)
+
+    assert deleted == counted
+    assert eraser.remaining_rows(acme.pk, graph.crm_models()) == {}
+    assert dump(globex) == globex_before
+    assert dump(acme, non_crm_models()) == acme_kept_before
+
+
+def test_erase_rows_goes_children_first_in_batches_that_report_progress(two_companies):
+    acme, _ = two_companies
+    progress = InterruptAfter(batches=0)  # never interrupts
+    deleted = eraser.erase_rows(acme.pk, graph.crm_models(), progress=progress, batch_size=5)
+    assert progress.done == sum(deleted.values()) == 57
+    # 18 events in batches of 5 is 4 batches, plus one empty pass; at least one batch per table.
+    assert progress.seen >= 4 + len(graph.crm_models())
+
+
+@pytest.mark.parametrize("crash_in_batch", [1, 3, 6, 11, 17])
+def test_a_run_interrupted_mid_way_then_rerun_ends_in_the_same_state(two_companies, crash_in_batch):
+    acme, globex = two_companies
+    globex_before = dump(globex)
+    acme_kept_before = dump(acme, non_crm_models())
+    total = sum(eraser.count_rows(acme.pk, graph.crm_models()).values())
+
+    progress = InterruptAfter(crash_in_batch)
+    with pytest.raises(RuntimeError):
+        eraser.erase_rows(acme.pk, graph.crm_models(), progress=progress, batch_size=3)
+    # The crashed batch rolled back: what is left is exactly what the committed batches did not delete.
+    left = sum(eraser.remaining_rows(acme.pk, graph.crm_models()).values())
+    assert 0 < left and total - left == progress.done - progress.last
+
+    rerun = eraser.erase_rows(acme.pk, graph.crm_models(), batch_size=3)
+
+    assert sum(rerun.values()) == left
+    assert eraser.remaining_rows(acme.pk, graph.crm_models()) == {}
+    assert dump(globex) == globex_before
+    assert dump(acme, non_crm_models()) == acme_kept_before
+
+
+def test_rows_inserted_behind_the_batch_boundary_are_caught(two_companies):
+    acme, _ = two_companies
+    first_event = ContactEvent.objects.filter(company=acme).order_by("id").first()
+    values = {"contact_id": first_event.contact_id, "kind": "late", "title": "written while deleting"}
+
+    inserted = []
+
+    def insert_behind_boundary(batch):
+        events = ContactEvent.objects.filter(company=acme)
+        # Events are being deleted: the first ones are gone, later ones are still there.
+        if not inserted and events.exists() and not events.filter(pk=first_event.id).exists():
+            inserted.append(ContactEvent.objects.create(id=first_event.id, company=acme, **values))
+
+    deleted = eraser.erase_rows(
+        acme.pk, graph.crm_models(), progress=InterruptAfter(0, insert_behind_boundary), batch_size=3
+    )
+    assert inserted and deleted["contact_events"] == 19
+    assert eraser.remaining_rows(acme.pk, graph.crm_models()) == {}
+
+
+def test_erasing_every_tenant_table_handles_nullable_user_references(two_companies):
+    """Company deletion erases users too: notes, campaigns and audit events pointing at them go first."""
+    acme, globex = two_companies
+    globex_before = dump(globex)
+    eraser.erase_rows(acme.pk, graph.tenant_models(), batch_size=2)
+    assert eraser.remaining_rows(acme.pk, graph.tenant_models()) == {}
+    assert dump(globex) == globex_before
+
+
+def test_erase_rows_of_a_company_without_rows_is_harmless(db):
+    lonely = make_company("Lonely")
+    assert eraser.erase_rows(lonely.pk, graph.crm_models()) == {
+        graph.entity_name(m): 0 for m in graph.deletion_order(graph.crm_models())
+    }
+
+
+def test_erase_rows_rejects_a_batch_size_below_one(db):
+    with pytest.raises(ValueError):
+        eraser.erase_rows(1, graph.crm_models(), batch_size=-1)
+
+
+def test_erase_files_removes_one_subfolder_or_everything_and_is_idempotent(two_companies):
+    acme, globex = two_companies
+    default_storage.save(f"companies/{acme.pk}/exports/archive.zip", ContentFile(b"zip"))
+    attachments = [a.file.name for a in Attachment.objects.filter(company=acme)]
+    globex_files = eraser.remaining_files(globex.pk)
+    assert len(attachments) == 3 and all(default_storage.exists(name) for name in attachments)
+
+    assert eraser.erase_files(acme.pk, "attachments") == 3
+    assert not any(default_storage.exists(name) for name in attachments)
+    assert eraser.remaining_files(acme.pk) == [f"companies/{acme.pk}/exports/archive.zip"]
+    assert eraser.erase_files(acme.pk, "attachments") == 0
+
+    assert eraser.erase_files(acme.pk) == 1
+    assert eraser.remaining_files(acme.pk) == []
+    assert eraser.erase_files(acme.pk) == 0
+    assert eraser.remaining_files(globex.pk) == globex_files != []
