@@ -1,6 +1,8 @@
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
+from keel.contacts.lookups import SearchKey
 from keel.tenancy import TenantModel
 
 
@@ -31,7 +33,13 @@ class Contact(TenantModel):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta(TenantModel.Meta):
-        indexes = TenantModel.Meta.indexes + [models.Index(fields=["company", "email"], name="contact_company_email")]
+        indexes = TenantModel.Meta.indexes + [
+            models.Index(fields=["company", "email"], name="contact_company_email"),
+            # Prefix search by e-mail, first or last name (keel/contacts/search.py) is a range scan on these.
+            models.Index(F("company"), SearchKey("email"), name="contact_search_email"),
+            models.Index(F("company"), SearchKey("first_name"), name="contact_search_first_name"),
+            models.Index(F("company"), SearchKey("last_name"), name="contact_search_last_name"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "email"],

@@ -22,12 +22,19 @@ class Campaign(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by every sending batch: a campaign "sending" whose heartbeat went stale lost its worker and is
+    # resumed by the worker's housekeeping (keel/marketing/sending.py).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantModel.Meta):
         pass
 
     def __str__(self):
         return self.name
+
+    @property
+    def accepts_recipients(self):
+        return self.status in (self.Status.DRAFT, self.Status.STOPPED)
 
 
 class CampaignRecipient(TenantModel):
@@ -45,6 +52,10 @@ class CampaignRecipient(TenantModel):
     clicked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantModel.Meta):
+        # Sending walks a campaign's pending recipients batch by batch; this keeps each batch an index range.
+        indexes = TenantModel.Meta.indexes + [
+            models.Index(fields=["campaign", "status", "id"], name="campaignrecipient_status")
+        ]
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="campaign_recipient_unique")]
 
 
