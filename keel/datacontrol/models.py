@@ -54,7 +54,9 @@ class DeletionReceipt(models.Model):
     progress_total = models.BigIntegerField(default=0)
     rows_deleted = models.JSONField(default=dict, blank=True)
     files_deleted = models.PositiveIntegerField(default=0)
-    # Counted once, when the job first starts on the frozen company: the files the deletion has to remove.
+    # Counted once, when the job first starts on the frozen company: what the deletion has to remove. The final
+    # counts are never below these, even when a crash lost the tally of a batch that was deleted.
+    rows_planned = models.JSONField(default=dict, blank=True)
     files_total = models.PositiveIntegerField(null=True, blank=True)
     step = models.CharField(max_length=200, blank=True, help_text="what the deletion is doing; no personal data")
     requested_at = models.DateTimeField(default=timezone.now)
