@@ -3,6 +3,7 @@
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 
 from keel.errors import Forbidden
 
@@ -30,10 +31,14 @@ def company_page(permission=None, admin_only=False):
         def wrapper(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if admin_only:
-                require_company_admin(request.user, permission)
-            elif permission:
-                require_permission(request.user, permission)
+            try:
+                if admin_only:
+                    require_company_admin(request.user, permission)
+                elif permission:
+                    require_permission(request.user, permission)
+            except Forbidden as exc:
+                # Django answers 403 with the 403.html page, which shows this sentence.
+                raise PermissionDenied(exc.message) from None
             return view(request, *args, **kwargs)
 
         return wrapper

@@ -1,3 +1,178 @@
-from ninja import Router
+"""Auth, the current user, users and roles: /api/v1/auth/token, /me, /users, /roles."""
 
-router = Router()
+from datetime import datetime
+
+from ninja import Router, Schema
+from pydantic import Field
+
+from keel.accounts import actions, permissions
+from keel.accounts.access import require_permission
+from keel.accounts.login import check_credentials, client_ip
+from keel.accounts.models import Role, User
+from keel.errors import Forbidden
+from keel.tenancy import tenant_get
+
+router = Router(tags=["accounts"])
+
+
+class TokenIn(Schema):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=4096)
+    name: str = Field("", max_length=80, description="a name to recognise the token by on the profile page")
+
+
+class TokenOut(Schema):
+    token: str
+
+
+@router.post("/auth/token", auth=None, response={201: TokenOut})
+def create_token(request, payload: TokenIn):
+    """Exchange an e-mail and password for a personal API token (shown once). Throttled like the login form."""
+    user = check_credentials(payload.email, payload.password, client_ip(request))
+    _, raw = actions.do_create_api_token(user, payload.name or "Created through the API")
+    actions.do_record_login(user, client_ip(request), via="api")
+    return 201, {"token": raw}
+
+
+def user_dict(user):
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role.name,
+        "role_id": user.role_id,
+        "role_kind": user.role.kind,
+        "is_active": user.is_active,
+        "invited": user.is_active and not user.has_usable_password(),
+        "date_joined": user.date_joined,
+        "last_login": user.last_login,
+    }
+
+
+@router.get("/me")
+def me(request):
+    user, company = request.user, request.company
+    return {
+        "user": {
+            "id": user.pk,
+            "email": user.email,
+            "name": user.name,
+            "role": user.role.name,
+            "role_id": user.role_id,
+        },
+        "company": {"id": company.pk, "name": company.name, "plan": company.plan_id, "status": company.status},
+        "permissions": [p.code for p in permissions.PERMISSIONS if user.has_perm_code(p.code)],
+    }
+
+
+# --- users --------------------------------------------------------------------------------------------------------
+
+
+class UserOut(Schema):
+    id: int
+    email: str
+    name: str
+    role: str
+    role_id: int
+    role_kind: str
+    is_active: bool
+    invited: bool
+    date_joined: datetime
+    last_login: datetime | None
+
+
+class UserIn(Schema):
+    email: str = Field(max_length=254)
+    name: str = Field("", max_length=120)
+    role_id: int
+    password: str | None = Field(None, max_length=4096, description="omit to send an invitation e-mail instead")
+
+
+class UserPatch(Schema):
+    role_id: int | None = None
+    is_active: bool | None = None
+
+
+def _company_users(request):
+    return User.objects.filter(company=request.company).select_related("role")
+
+
+@router.get("/users", response=list[UserOut])
+def list_users(request):
+    require_permission(request.user, "manage_users")
+    return [user_dict(u) for u in _company_users(request).order_by("id")]
+
+
+@router.post("/users", response={201: UserOut})
+def create_user(request, payload: UserIn):
+    require_permission(request.user, "manage_users")
+    role = actions.role_of_company(request.company, payload.role_id)
+    user = actions.do_create_user(request.company, request.user, payload.email, payload.name, role, payload.password)
+    return 201, user_dict(user)
+
+
+@router.get("/users/{user_id}", response=UserOut)
+def get_user(request, user_id: int):
+    require_permission(request.user, "manage_users")
+    return user_dict(tenant_get(request.company, _company_users(request), pk=user_id))
+
+
+@router.patch("/users/{user_id}", response=UserOut)
+def update_user(request, user_id: int, payload: UserPatch):
+    require_permission(request.user, "manage_users")
+    user = tenant_get(request.company, _company_users(request), pk=user_id)
+    role = actions.role_of_company(request.company, payload.role_id) if payload.role_id is not None else None
+    user = actions.do_update_user(user, request.user, role=role, is_active=payload.is_active)
+    return user_dict(User.objects.select_related("role").get(pk=user.pk))
+
+
+# --- roles --------------------------------------------------------------------------------------------------------
+
+
+class RoleOut(Schema):
+    id: int
+    name: str
+    kind: str
+    is_company_admin: bool
+    permissions: dict[str, bool]
+    offered: list[str] = Field(description="the permission codes this role may be granted")
+
+
+class RolePatch(Schema):
+    permissions: dict[str, bool]
+
+
+def role_dict(role):
+    return {
+        "id": role.pk,
+        "name": role.name,
+        "kind": role.kind,
+        "is_company_admin": role.is_company_admin,
+        "permissions": permissions.permission_map(role),
+        "offered": [p.code for p in permissions.offered_permissions(role)],
+    }
+
+
+def _require_role_reader(user):
+    # Listing roles is also what a user manager needs to choose a role_id.
+    if not (user.has_perm_code("manage_roles") or user.has_perm_code("manage_users")):
+        raise Forbidden("Your role does not allow this action.")
+
+
+@router.get("/roles", response=list[RoleOut])
+def list_roles(request):
+    _require_role_reader(request.user)
+    return [role_dict(r) for r in Role.objects.filter(company=request.company).order_by("id")]
+
+
+@router.get("/roles/{role_id}", response=RoleOut)
+def get_role(request, role_id: int):
+    _require_role_reader(request.user)
+    return role_dict(tenant_get(request.company, Role, pk=role_id))
+
+
+@router.patch("/roles/{role_id}", response=RoleOut)
+def update_role(request, role_id: int, payload: RolePatch):
+    require_permission(request.user, "manage_roles")
+    role = tenant_get(request.company, Role, pk=role_id)
+    return role_dict(actions.do_update_role_permissions(role, payload.permissions, request.user))

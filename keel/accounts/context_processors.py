@@ -1,4 +1,5 @@
 from keel.accounts.access import can_delete_all_crm_records
+from keel.accounts.models import Notice
 
 
 def navigation(request):
@@ -8,6 +9,7 @@ def navigation(request):
         return {}
     return {
         "company": request.company,
+        "unread_notices": Notice.objects.filter(user=user, read_at__isnull=True).count(),
         "nav": {
             "contacts": True,
             "marketing": True,

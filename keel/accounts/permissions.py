@@ -38,3 +38,18 @@ PERMISSIONS_BY_CODE = {p.code: p for p in PERMISSIONS}
 
 def default_permissions(role_kind):
     return sorted(p.code for p in PERMISSIONS if role_kind in p.default_roles)
+
+
+# The Company Administrator role always keeps these, so that a company can never lock itself out of managing its
+# users and roles.
+ALWAYS_ON_FOR_ADMIN = frozenset({"manage_users", "manage_roles"})
+
+
+def offered_permissions(role):
+    """The permissions a role's edit page offers: admin-only ones appear on the Company Administrator role only."""
+    return [p for p in PERMISSIONS if role.is_company_admin or not p.admin_only]
+
+
+def permission_map(role):
+    """``{code: granted}`` for every permission in the catalogue: the API's shape of a role's permissions."""
+    return {p.code: role.has(p.code) for p in PERMISSIONS}

@@ -1,1 +1,7 @@
-urlpatterns = []
+from django.urls import path
+
+from keel.audit import views
+
+urlpatterns = [
+    path("", views.audit_log, name="audit_log"),
+]

@@ -1,3 +1,69 @@
-from ninja import Router
+"""/api/v1/integrations: list, connect, disconnect. The access token goes in and never comes out."""
 
-router = Router()
+from datetime import datetime
+
+from ninja import Router, Schema
+from pydantic import Field
+
+from keel.accounts.access import require_permission
+from keel.integrations.actions import do_connect_integration, do_disconnect_integration
+from keel.integrations.models import IntegrationConnection
+from keel.tenancy import tenant_get
+
+router = Router(tags=["integrations"])
+
+
+class ConnectionIn(Schema):
+    provider: str = Field(min_length=1, max_length=60)
+    access_token: str = Field(min_length=1, max_length=4000)
+    revoke_url: str = Field("", max_length=400, description="https:// (or http:// on loopback), POSTed on disconnect")
+
+
+class ConnectionOut(Schema):
+    id: int
+    provider: str
+    revoke_url: str
+    connected_by: str | None
+    created_at: datetime
+
+
+def connection_dict(connection):
+    return {
+        "id": connection.pk,
+        "provider": connection.provider,
+        "revoke_url": connection.revoke_url,
+        "connected_by": connection.connected_by.email if connection.connected_by else None,
+        "created_at": connection.created_at,
+    }
+
+
+def _connections(request):
+    return IntegrationConnection.objects.filter(company=request.company).select_related("connected_by")
+
+
+@router.get("/integrations", response=list[ConnectionOut])
+def list_integrations(request):
+    require_permission(request.user, "manage_integrations")
+    return [connection_dict(c) for c in _connections(request).order_by("id")]
+
+
+@router.post("/integrations", response={201: ConnectionOut})
+def connect_integration(request, payload: ConnectionIn):
+    require_permission(request.user, "manage_integrations")
+    connection = do_connect_integration(
+        request.company, request.user, payload.provider, payload.access_token, payload.revoke_url
+    )
+    return 201, connection_dict(connection)
+
+
+@router.get("/integrations/{connection_id}", response=ConnectionOut)
+def get_integration(request, connection_id: int):
+    require_permission(request.user, "manage_integrations")
+    return connection_dict(tenant_get(request.company, _connections(request), pk=connection_id))
+
+
+@router.delete("/integrations/{connection_id}", response={204: None})
+def disconnect_integration(request, connection_id: int):
+    require_permission(request.user, "manage_integrations")
+    do_disconnect_integration(tenant_get(request.company, IntegrationConnection, pk=connection_id), request.user)
+    return 204, None

@@ -1,0 +1,14 @@
+from django.shortcuts import render
+
+from keel.accounts.access import company_page
+from keel.audit.queries import audit_page
+
+
+@company_page(permission="view_audit_log", admin_only=True)
+def audit_log(request):
+    try:
+        before = int(request.GET["before"]) if request.GET.get("before") else None
+    except ValueError:
+        before = None
+    events, next_before = audit_page(request.company, before)
+    return render(request, "audit/audit_log.html", {"events": events, "next_before": next_before, "paged": before})
