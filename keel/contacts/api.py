@@ -1,6 +1,174 @@
-from ninja import Router
+"""Contacts and their history in the JSON API (/api/v1/contacts...)."""
 
+from datetime import datetime
+from typing import Any
+
+from ninja import Field, Query, Router, Schema, Status
+
+from keel.accounts.access import require_permission
+from keel.contacts import actions
 from keel.contacts.import_api import router as import_router
+from keel.contacts.models import Contact
+from keel.contacts.search import keyset_page, search_contacts, timeline_page
+from keel.tenancy import tenant_get
 
-router = Router()
+router = Router(tags=["contacts"])
 router.add_router("", import_router)
+
+MANAGE = "manage_contacts"
+
+
+class ContactOut(Schema):
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    full_name: str
+    phone: str
+    company_name: str
+    job_title: str
+    lifecycle_stage: str
+    custom_fields: dict[str, Any]
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(Schema):
+    items: list[ContactOut]
+    next_after: int | None = Field(description="pass as ?after= to get the next page; null on the last page")
+
+
+class ContactIn(Schema):
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    company_name: str = ""
+    job_title: str = ""
+    lifecycle_stage: str = Contact.Stage.SUBSCRIBER
+    custom_fields: dict[str, Any] = {}
+    tags: list[str] = []
+
+
+class ContactPatch(Schema):
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    company_name: str | None = None
+    job_title: str | None = None
+    lifecycle_stage: str | None = None
+    custom_fields: dict[str, Any] | None = None
+    tags: list[str] | None = Field(None, description="replaces the contact's tags when given")
+
+
+class ContactListQuery(Schema):
+    q: str = Field("", max_length=200, description="prefix of an e-mail address, first name or last name")
+    after: int | None = Field(None, ge=0, description="the next_after of the previous page")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class EventOut(Schema):
+    id: int
+    kind: str
+    title: str
+    data: dict[str, Any]
+    occurred_at: datetime
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next_before: str | None = Field(description="pass as ?before= to get older events; null on the last page")
+
+
+class EventIn(Schema):
+    kind: str = Field(..., min_length=1, max_length=40, examples=["call"])
+    title: str = Field(..., min_length=1, max_length=300, examples=["Called about the renewal"])
+    data: dict[str, Any] = {}
+    occurred_at: datetime | None = None
+
+
+class EventQuery(Schema):
+    before: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+def contact_json(contact, tags=None):
+    if tags is None:
+        tags = sorted(link.tag.name for link in contact.tag_links.all())
+    return {
+        "id": contact.id,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "full_name": contact.full_name,
+        "phone": contact.phone,
+        "company_name": contact.company_name,
+        "job_title": contact.job_title,
+        "lifecycle_stage": contact.lifecycle_stage,
+        "custom_fields": contact.custom_fields,
+        "tags": tags,
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
+    }
+
+
+def _get_contact(request, contact_id):
+    return tenant_get(request.company, Contact.objects.prefetch_related("tag_links__tag"), pk=contact_id)
+
+
+@router.get("/contacts", response=ContactPage, summary="List contacts (keyset pages, optional search)")
+def list_contacts(request, filters: Query[ContactListQuery]):
+    contacts = search_contacts(Contact.objects.filter(company=request.company), filters.q)
+    page = keyset_page(
+        contacts.prefetch_related("tag_links__tag"), after=filters.after, limit=filters.limit, want_previous=False
+    )
+    return {"items": [contact_json(c) for c in page.items], "next_after": page.next_after}
+
+
+@router.post("/contacts", response={201: ContactOut}, summary="Create a contact")
+def create_contact(request, payload: ContactIn):
+    require_permission(request.user, MANAGE)
+    fields = payload.dict(exclude={"tags"})
+    contact = actions.do_create_contact(request.company, request.user, fields, tags=payload.tags)
+    return Status(201, contact_json(_get_contact(request, contact.pk)))
+
+
+@router.get("/contacts/{int:contact_id}", response=ContactOut, summary="One contact")
+def get_contact(request, contact_id: int):
+    return contact_json(_get_contact(request, contact_id))
+
+
+@router.patch("/contacts/{int:contact_id}", response=ContactOut, summary="Change a contact")
+def update_contact(request, contact_id: int, payload: ContactPatch):
+    require_permission(request.user, MANAGE)
+    contact = _get_contact(request, contact_id)
+    changes = payload.dict(exclude_unset=True)
+    tags = changes.pop("tags", None)
+    actions.do_update_contact(contact, request.user, changes, tags=tags)
+    return contact_json(_get_contact(request, contact_id))
+
+
+@router.delete("/contacts/{int:contact_id}", response={204: None}, summary="Delete a contact and its history")
+def delete_contact(request, contact_id: int):
+    require_permission(request.user, MANAGE)
+    actions.do_delete_contact(_get_contact(request, contact_id), request.user)
+    return Status(204, None)
+
+
+@router.get("/contacts/{int:contact_id}/events", response=EventPage, summary="A contact's history, newest first")
+def list_events(request, contact_id: int, filters: Query[EventQuery]):
+    contact = tenant_get(request.company, Contact, pk=contact_id)
+    page = timeline_page(contact, before=filters.before, limit=filters.limit)
+    return {"items": page.items, "next_before": page.next_before}
+
+
+@router.post("/contacts/{int:contact_id}/events", response={201: EventOut}, summary="Add a history event")
+def add_event(request, contact_id: int, payload: EventIn):
+    require_permission(request.user, MANAGE)
+    contact = tenant_get(request.company, Contact, pk=contact_id)
+    event = actions.do_add_event(
+        contact, request.user, payload.kind, payload.title, data=payload.data, occurred_at=payload.occurred_at
+    )
+    return Status(201, event)
