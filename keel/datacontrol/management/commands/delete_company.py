@@ -1,0 +1,114 @@
+import sys
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from keel.accounts.models import Company
+from keel.datacontrol.company_deletion import (
+    deletion_blockers,
+    deletion_counts,
+    receipt_text,
+    resume_company_deletion,
+    start_company_deletion,
+    status_payload,
+)
+from keel.datacontrol.models import DeletionReceipt
+from keel.errors import KeelError
+from keel.jobs.models import DataJob
+from keel.jobs.runner import reap_stale_jobs, run_job
+
+BAR_WIDTH = 30
+
+
+class Command(BaseCommand):
+    help = (
+        "Permanently delete a company and all its data, in the foreground with a progress bar, and print the "
+        "deletion receipt. Run it again on a company already being deleted to resume the deletion."
+    )
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="the company's slug")
+        parser.add_argument("--yes", action="store_true", help="do not ask for the typed company name")
+
+    def handle(self, slug, yes=False, **options):
+        company = Company.objects.filter(slug=slug).first()
+        if company is None:
+            raise CommandError(f"No company has the slug “{slug}”.")
+        try:
+            if company.is_active:
+                job = self.start(company, yes, options.get("stdin") or sys.stdin)
+            else:
+                self.stdout.write(f"“{company.name}” is already being deleted; resuming the deletion.")
+                job = resume_company_deletion(company)
+        except KeelError as exc:
+            raise CommandError(exc.message) from None
+        receipt = DeletionReceipt.objects.get(receipt_id=job.params["receipt_id"])
+        self.run_with_progress(job, receipt)
+        receipt.refresh_from_db()
+        if receipt.state != DeletionReceipt.State.SUCCEEDED:
+            raise CommandError(f"The deletion did not finish: {receipt.step} Run the command again to resume it.")
+        self.stdout.write(self.style.SUCCESS("System confirmation: the company's data has been deleted."))
+        self.stdout.write(receipt_text(receipt))
+
+    def start(self, company, yes, stdin):
+        counts = {entity: n for entity, n in deletion_counts(company).items() if n}
+        self.stdout.write(f"Deleting “{company.name}” (id {company.pk}) permanently removes:")
+        for entity, n in counts.items():
+            self.stdout.write(f"  {entity.replace('_', ' '):<28} {n:>12}")
+        self.stdout.write("  and every stored file of the company. This cannot be undone.")
+        blockers = deletion_blockers(company)
+        if blockers:
+            lines = "\n".join(f"  - {b.message}" for b in blockers)
+            raise CommandError(f"The company cannot be deleted yet. Complete or stop active processes first:\n{lines}")
+        if not yes:
+            self.stdout.write("Type the company's name to confirm: ", ending="")
+            self.stdout.flush()
+            typed = stdin.readline().strip()
+            if typed != company.name:
+                raise CommandError("The name typed does not match the company's name; nothing was deleted.")
+        started = start_company_deletion(company)
+        self.stdout.write(f"Status page (no login needed): {settings.SITE_URL}{started.status_path}")
+        return started.job
+
+    def run_with_progress(self, job, receipt):
+        """Run the job here; if a worker already has it, follow its progress until the receipt is final."""
+        stop = threading.Event()
+        printer = threading.Thread(target=self.print_progress, args=(receipt.pk, stop), daemon=True)
+        printer.start()
+        try:
+            while DeletionReceipt.objects.filter(pk=receipt.pk, state=DeletionReceipt.State.RUNNING).exists():
+                state = DataJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+                if state == DataJob.State.QUEUED:
+                    run_job(job.pk)  # a retry after an error is queued again: run it here too
+                elif state != DataJob.State.RUNNING:
+                    break  # finished: the receipt says how
+                else:
+                    reap_stale_jobs()  # a worker running it may have died; without a worker nobody else reaps
+                    stop.wait(0.5)
+        finally:
+            stop.set()
+            printer.join()
+        self.stdout.write("")
+
+    def print_progress(self, receipt_pk, stop):
+        last = None
+        try:
+            while True:
+                finished = stop.wait(0.3)
+                receipt = DeletionReceipt.objects.get(pk=receipt_pk)
+                percent = status_payload(receipt)["progress"]["percent"]
+                line = f"[{'#' * (percent * BAR_WIDTH // 100):<{BAR_WIDTH}}] {percent:3d} %  {receipt.step}"
+                if line != last:
+                    self.stdout.write(
+                        ("\r" if self.stdout.isatty() else "") + line.ljust(80),
+                        ending="" if self.stdout.isatty() else "\n",
+                    )
+                    self.stdout.flush()
+                    last = line
+                if finished:
+                    return
+        finally:
+            connection.close()
