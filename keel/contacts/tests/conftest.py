@@ -3,21 +3,8 @@
 import pytest
 from django.test import Client
 
-from keel.accounts.models import Role
-from keel.contacts.models import Contact
-from keel.jobs.models import DataJob
+from keel.contacts.tests.factories import make_contact, revoke, start_crm_deletion
 from keel.testing import ApiClient, make_user
-
-
-def revoke(company, permission, role_kind):
-    role = Role.objects.get(company=company, kind=role_kind)
-    role.permissions = [code for code in role.permissions if code != permission]
-    role.save()
-    return role
-
-
-def make_contact(company, email, first_name="", last_name="", **fields):
-    return Contact.objects.create(company=company, email=email, first_name=first_name, last_name=last_name, **fields)
 
 
 @pytest.fixture
@@ -51,7 +38,4 @@ def reader_client(reader):
 
 @pytest.fixture
 def crm_locked(company, admin):
-    """A CRM deletion in progress for the company: a real job row in the running state."""
-    return DataJob.objects.create(
-        company=company, kind=DataJob.Kind.CRM_DELETION, state=DataJob.State.RUNNING, requested_by=admin
-    )
+    return start_crm_deletion(company, admin)

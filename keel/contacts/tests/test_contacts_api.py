@@ -1,5 +1,5 @@
 from keel.contacts.models import Contact, ContactEvent, ContactTag, Note, Tag
-from keel.contacts.tests.conftest import make_contact
+from keel.contacts.tests.factories import make_contact
 
 
 def error_code(response):

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
-from keel.contacts.tests.conftest import make_contact
+from keel.contacts.tests.factories import make_contact
 
 LOCK_MESSAGE = "All CRM records are being deleted"
 

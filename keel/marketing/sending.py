@@ -1,0 +1,104 @@
+"""Sending a campaign in the background. No e-mail leaves Keel: sending marks each recipient sent and writes a
+"campaign_sent" event to the contact's history.
+
+The work is done in batches, each one short transaction, so a Stop takes effect at the next batch, other requests
+never wait long for the database, and a worker that dies mid-way loses at most one uncommitted batch. A campaign
+left "sending" by a dead worker is picked up again by the worker's housekeeping (``resume_stalled_campaigns``):
+sending only ever takes pending recipients, so running again, or twice at once, sends each recipient once.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from keel.contacts.guards import crm_deletion_job
+from keel.contacts.models import ContactEvent
+from keel.marketing.models import Campaign, CampaignRecipient
+
+logger = logging.getLogger("keel.marketing")
+
+BATCH_SIZE = 500
+TASK_PATH = "keel.marketing.tasks.send_campaign"
+
+
+def enqueue_sending(campaign_id):
+    from keel.marketing.tasks import send_campaign
+
+    send_campaign.enqueue(campaign_id)
+
+
+def deliver_campaign(campaign_id, batch_size=BATCH_SIZE):
+    """Send a "sending" campaign to its pending recipients until none is left (then it is "sent") or until it is
+    no longer "sending" (stopped). Returns the campaign's status at the end."""
+    while True:
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        if campaign is None:
+            return None
+        if campaign.status != Campaign.Status.SENDING:
+            return campaign.status
+        if crm_deletion_job(campaign.company_id) is not None:
+            # The CRM (or the company) is being deleted: history must not grow under the eraser.
+            Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+                status=Campaign.Status.STOPPED
+            )
+            logger.info("campaign %s stopped: its company's CRM records are being deleted", campaign_id)
+            return Campaign.Status.STOPPED
+        if not _send_batch(campaign, batch_size):
+            return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+
+
+def _send_batch(campaign, batch_size):
+    """Send one batch. Returns False once there is nothing left for this runner to send."""
+    pending = CampaignRecipient.objects.filter(campaign_id=campaign.pk, status=CampaignRecipient.Status.PENDING)
+    with transaction.atomic():
+        batch = list(
+            pending.select_for_update(skip_locked=True).order_by("id").values_list("id", "contact_id")[:batch_size]
+        )
+        now = timezone.now()
+        if not batch:
+            if not pending.exists():  # none left at all, not merely locked by a second runner
+                Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
+                    status=Campaign.Status.SENT, finished_at=now, heartbeat_at=now
+                )
+            return False
+        CampaignRecipient.objects.filter(id__in=[recipient_id for recipient_id, _ in batch]).update(
+            status=CampaignRecipient.Status.SENT, sent_at=now
+        )
+        ContactEvent.objects.bulk_create(
+            [
+                ContactEvent(
+                    company_id=campaign.company_id,
+                    contact_id=contact_id,
+                    kind="campaign_sent",
+                    title=f"Sent the campaign {campaign.name}",
+                    data={"campaign_id": campaign.pk},
+                    occurred_at=now,
+                )
+                for _, contact_id in batch
+            ]
+        )
+        Campaign.objects.filter(pk=campaign.pk).update(heartbeat_at=now)
+    return True
+
+
+def resume_stalled_campaigns():
+    """Housekeeping run by every worker: re-enqueue campaigns whose sending task died with its worker."""
+    from django_tasks_db.models import DBTaskResult
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
+    stalled = Campaign.objects.filter(status=Campaign.Status.SENDING, heartbeat_at__lt=stale)
+    resumed = []
+    for campaign_id, heartbeat_at in stalled.values_list("id", "heartbeat_at"):
+        queued = DBTaskResult.objects.filter(status="READY", task_path=TASK_PATH, args_kwargs__args__0=campaign_id)
+        if queued.exists():
+            continue  # a task is waiting for a free worker; nothing died
+        # Only the runner whose update matches the old heartbeat enqueues: two workers never both resume it.
+        if Campaign.objects.filter(pk=campaign_id, heartbeat_at=heartbeat_at).update(heartbeat_at=now):
+            logger.warning("campaign %s stopped making progress; sending it again", campaign_id)
+            enqueue_sending(campaign_id)
+            resumed.append(campaign_id)
+    return resumed
