@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from keel.accounts import actions, permissions
@@ -31,7 +31,7 @@ def create_token(request, payload: TokenIn):
     user = check_credentials(payload.email, payload.password, client_ip(request))
     _, raw = actions.do_create_api_token(user, payload.name or "Created through the API")
     actions.do_record_login(user, client_ip(request), via="api")
-    return 201, {"token": raw}
+    return Status(201, {"token": raw})
 
 
 def user_dict(user):
@@ -108,7 +108,7 @@ def create_user(request, payload: UserIn):
     require_permission(request.user, "manage_users")
     role = actions.role_of_company(request.company, payload.role_id)
     user = actions.do_create_user(request.company, request.user, payload.email, payload.name, role, payload.password)
-    return 201, user_dict(user)
+    return Status(201, user_dict(user))
 
 
 @router.get("/users/{user_id}", response=UserOut)

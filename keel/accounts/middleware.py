@@ -12,11 +12,18 @@ class CompanyMiddleware:
 
     def __call__(self, request):
         request.company = None
+        request.ended_by_company_deletion = False
         user = request.user
         if user.is_authenticated:
             if not user.company.is_active:
                 auth.logout(request)
-                messages.error(request, COMPANY_DELETING_MESSAGE)
+                request.ended_by_company_deletion = True
             else:
                 request.company = user.company
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        # Here, not in __call__: this middleware runs before MessageMiddleware has set up request._messages.
+        if getattr(request, "ended_by_company_deletion", False):
+            messages.error(request, COMPANY_DELETING_MESSAGE)
+        return None

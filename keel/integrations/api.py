@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from keel.accounts.access import require_permission
@@ -53,7 +53,7 @@ def connect_integration(request, payload: ConnectionIn):
     connection = do_connect_integration(
         request.company, request.user, payload.provider, payload.access_token, payload.revoke_url
     )
-    return 201, connection_dict(connection)
+    return Status(201, connection_dict(connection))
 
 
 @router.get("/integrations/{connection_id}", response=ConnectionOut)
@@ -66,4 +66,4 @@ def get_integration(request, connection_id: int):
 def disconnect_integration(request, connection_id: int):
     require_permission(request.user, "manage_integrations")
     do_disconnect_integration(tenant_get(request.company, IntegrationConnection, pk=connection_id), request.user)
-    return 204, None
+    return Status(204, None)
