@@ -10,10 +10,10 @@ class DataJob(TenantModel):
     """Every long operation of a company: import, export, CRM deletion, company deletion (DESIGN §4)."""
 
     class Kind(models.TextChoices):
-        IMPORT = "import"
-        EXPORT = "export"
-        CRM_DELETION = "crm_deletion"
-        COMPANY_DELETION = "company_deletion"
+        IMPORT = "import", "Import of contacts"
+        EXPORT = "export", "Export of company data"
+        CRM_DELETION = "crm_deletion", "Deletion of all CRM records"
+        COMPANY_DELETION = "company_deletion", "Deletion of company data"
 
     class State(models.TextChoices):
         QUEUED = "queued"
@@ -45,6 +45,9 @@ class DataJob(TenantModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="a sentence for the user; tracebacks go to the log only")
     result = models.JSONField(default=dict, blank=True)
+    # Where a restarted run carries on. Written only by Progress.commit(), inside the same transaction as the
+    # batch of work it describes, so it can never claim work that was rolled back (the heartbeat never touches it).
+    cursor = models.JSONField(default=dict, blank=True)
 
     class Meta(TenantModel.Meta):
         indexes = TenantModel.Meta.indexes + [models.Index(fields=["state", "heartbeat_at"], name="datajob_reap")]
@@ -64,9 +67,29 @@ class DataJob(TenantModel):
         return self.state in self.ACTIVE_STATES
 
     @property
+    def is_final(self):
+        return self.state in self.FINAL_STATES
+
+    @property
     def percent(self):
         if self.state == self.State.SUCCEEDED:
             return 100
         if not self.progress_total:
             return 0
         return min(100, int(self.progress_done * 100 / self.progress_total))
+
+    @property
+    def summary(self):
+        """The handler's one-sentence account of what the job did (``result["summary"]``), if it gave one."""
+        return (self.result or {}).get("summary", "")
+
+    @property
+    def outcome(self):
+        """What the progress component says once the job has ended."""
+        if self.state == self.State.SUCCEEDED:
+            return self.summary or "Completed."
+        if self.state == self.State.CANCELLED:
+            return " ".join(part for part in ("Cancelled.", self.summary) if part)
+        if self.state == self.State.FAILED:
+            return self.error or "Failed."
+        return ""

@@ -20,21 +20,37 @@ class LeaseLost(Exception):
     """Another runner owns this job now (ours was presumed dead): stop without touching the job row."""
 
 
+class WorkerStopping(Exception):
+    """The worker was asked to stop: the job goes back to the queue at once, without using up an attempt."""
+
+
+# Set when the worker process received SIGTERM/SIGINT: running jobs stop at their next batch boundary.
+_worker_stopping = threading.Event()
+
+
+def request_worker_stop():
+    _worker_stopping.set()
+
+
 class Progress:
     """What a handler reports while it works: total, done, current step.
 
     A heartbeat thread writes these to the job row every few seconds through its own database connection, so a
     handler inside a long read transaction (export) still shows progress, and writes nothing on its own
-    connection. Handlers whose batches are write transactions may also call ``save()`` to store progress inside
-    the batch transaction itself.
+    connection. Handlers whose batches are write transactions may also call ``save()`` (or ``commit()``, which
+    also stores where to resume) to store progress inside the batch transaction itself.
+
+    Without a heartbeat thread (a job run inline inside a transaction, as tests do: another connection could not
+    see the uncommitted job row), ``checkpoint()`` does the heartbeat's work itself on the caller's connection.
     """
 
-    def __init__(self, job):
+    def __init__(self, job, heartbeat=True):
         self.job = job
         self.attempt = job.attempts
         self.total = job.progress_total
         self.done = job.progress_done
         self.step_text = job.step
+        self.heartbeat = heartbeat
         self._cancel_seen = False
         self._lease_lost = False
         self._stop = threading.Event()
@@ -54,15 +70,30 @@ class Progress:
         self.step_text = text[:200]
 
     def checkpoint(self):
-        """Call at every batch boundary: raises if the job was cancelled or taken over."""
+        """Call at every batch boundary: raises if the job was cancelled, taken over, or the worker is stopping."""
+        if not self.heartbeat:
+            self._beat_once()
         if self._lease_lost:
             raise LeaseLost()
         if self._cancel_seen:
             raise JobCancelled()
+        if _worker_stopping.is_set():
+            raise WorkerStopping()
 
     def save(self):
         """Store progress and heartbeat now, on the caller's connection (inside its transaction, if any)."""
         self._write()
+
+    def commit(self, cursor):
+        """Inside a batch's transaction: store where a restarted run must carry on, with progress and heartbeat.
+
+        The cursor lands in the same transaction as the batch's writes, so after a crash the job resumes exactly
+        after the last batch that really committed. If another runner owns the job now, raises ``LeaseLost``
+        and the caller's transaction (with the batch) is rolled back.
+        """
+        self.job.cursor = cursor
+        if not self._write(cursor=cursor):
+            raise LeaseLost()
 
     # --- the heartbeat ----------------------------------------------------------------------------------
     def _owned(self):
@@ -70,31 +101,37 @@ class Progress:
 
         return DataJob.objects.filter(pk=self.job.pk, state=DataJob.State.RUNNING, attempts=self.attempt)
 
-    def _write(self):
+    def _write(self, **extra):
         updated = self._owned().update(
             heartbeat_at=timezone.now(),
             progress_done=self.done,
             progress_total=self.total,
             step=self.step_text,
+            **extra,
         )
         if not updated:
             self._lease_lost = True
         return updated
 
-    def _beat(self):
+    def _beat_once(self):
         from keel.jobs.models import DataJob
 
+        if self._write():
+            self._cancel_seen = DataJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+
+    def _beat(self):
         try:
             while not self._stop.wait(settings.KEEL_JOB_HEARTBEAT_SECONDS):
                 try:
-                    if self._write():
-                        self._cancel_seen = DataJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+                    self._beat_once()
                 except Exception:  # a busy database must not kill the heartbeat; the next beat tries again
                     logger.warning("heartbeat of job %s failed", self.job.pk, exc_info=True)
         finally:
             connection.close()
 
     def start(self):
+        if not self.heartbeat:
+            return
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-job-{self.job.pk}", daemon=True)
         self._thread.start()
 
@@ -102,3 +139,4 @@ class Progress:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=30)
+            self._thread = None

@@ -11,10 +11,12 @@ from django.utils import timezone
 
 from keel.errors import Conflict
 from keel.jobs.models import DataJob
-from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, Progress
+from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, Progress, WorkerStopping
 from keel.jobs.registry import HANDLERS
 
 logger = logging.getLogger("keel.jobs")
+
+CANCELLED_MESSAGE = "Cancelled by a user."
 
 
 class OperationInProgress(Conflict):
@@ -29,6 +31,12 @@ def active_exclusive_job(company):
     )
 
 
+def kind_label(kind):
+    """``import`` → "import of contacts": a job kind as it reads in the middle of a sentence."""
+    label = DataJob.Kind(kind).label
+    return label[0].lower() + label[1:]
+
+
 def refusal_for(active_job):
     """The error a request gets when another exclusive job of the company is active."""
     if active_job.kind == DataJob.Kind.CRM_DELETION:
@@ -38,9 +46,11 @@ def refusal_for(active_job):
             code="crm_deletion_in_progress",
             job_id=active_job.pk,
         )
-    label = active_job.get_kind_display().replace("_", " ").lower()
+    if active_job.kind == DataJob.Kind.COMPANY_DELETION:
+        return OperationInProgress("This company's data is being deleted.", job_id=active_job.pk)
     return OperationInProgress(
-        f"Another operation ({label}, job {active_job.pk}) is in progress. Wait for it to finish or cancel it.",
+        f"Another operation is in progress: an {kind_label(active_job.kind)} (job {active_job.pk}). "
+        "Wait for it to finish or cancel it.",
         job_id=active_job.pk,
     )
 
@@ -52,28 +62,35 @@ def create_job(company, kind, requested_by=None, params=None):
     loser gets ``OperationInProgress`` naming the active job. Call inside ``transaction.atomic()`` when other rows
     must be created together with the job.
     """
-    try:
-        with transaction.atomic():
-            job = DataJob.objects.create(
-                company=company,
-                kind=kind,
-                requested_by=requested_by,
-                params=params or {},
-                enqueued_at=timezone.now(),
-            )
-    except IntegrityError:
-        active = active_exclusive_job(company)
-        if active is None:  # the other job finished in between: the constraint is free again
-            raise
-        raise refusal_for(active) from None
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                job = DataJob.objects.create(
+                    company=company,
+                    kind=kind,
+                    requested_by=requested_by,
+                    params=params or {},
+                    enqueued_at=timezone.now(),
+                )
+            break
+        except IntegrityError:
+            active = active_exclusive_job(company)
+            if active is not None:
+                raise refusal_for(active) from None
+            # The job that held the slot ended between our insert and our look: the slot is free, try again.
+    else:
+        raise OperationInProgress("Another operation keeps starting and ending; try again in a moment.")
     transaction.on_commit(lambda: enqueue(job.pk))
     return job
 
 
-def enqueue(job_id):
+def enqueue(job_id, delay_seconds=0):
     from keel.jobs.tasks import run_data_job
 
-    run_data_job.enqueue(job_id)
+    task = run_data_job
+    if delay_seconds:
+        task = task.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    task.enqueue(job_id)
 
 
 def claim(job_id):
@@ -94,32 +111,48 @@ def run_job(job_id):
     job = claim(job_id)
     if job is None:
         return None
-    handler = HANDLERS[job.kind]
-    progress = Progress(job)
+    # Inside a transaction (a test running jobs inline) another connection cannot see the job row: no heartbeat
+    # thread then; Progress.checkpoint() beats on this connection instead.
+    progress = Progress(job, heartbeat=not transaction.get_connection().in_atomic_block)
+    handler = HANDLERS.get(job.kind)
+    if handler is None:
+        logger.error("no handler is registered for %s jobs (job %s)", job.kind, job.pk)
+        _finish(progress, DataJob.State.FAILED, error=f"This Keel cannot run an {kind_label(job.kind)}.")
+        return DataJob.objects.filter(pk=job_id).first()
     progress.start()
     try:
         handler.run(job, progress)
     except LeaseLost:
         logger.warning("job %s was taken over by another runner; this one stops", job.pk)
         return None
+    except WorkerStopping:
+        progress.stop()
+        logger.info("job %s goes back to the queue because its worker is stopping", job.pk)
+        _requeue(job.pk, job.attempts, refund_attempt=True)
+        return DataJob.objects.filter(pk=job_id).first()
     except JobCancelled:
-        _finish(progress, DataJob.State.CANCELLED, error="Cancelled by a user.")
+        progress.stop()
+        _finish(progress, DataJob.State.CANCELLED, error=CANCELLED_MESSAGE, result=job.result)
     except JobFailed as exc:
-        _finish(progress, DataJob.State.FAILED, error=str(exc))
+        progress.stop()
+        _finish(progress, DataJob.State.FAILED, error=str(exc), result=job.result)
         _call_failed_hook(handler, job)
     except Exception:
+        progress.stop()
         logger.exception("job %s (%s) failed on attempt %s", job.pk, job.kind, job.attempts)
         if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
             _finish(
                 progress,
                 DataJob.State.FAILED,
-                error=f"The {job.get_kind_display().lower()} failed {job.attempts} times because of an "
-                "internal error. Our team can see the details in the logs.",
+                error=f"The {kind_label(job.kind)} failed {job.attempts} times because of an internal error. "
+                "Our team can see the details in the logs.",
+                result=job.result,
             )
             _call_failed_hook(handler, job)
         else:
-            _requeue(job.pk, job.attempts)
+            _requeue(job.pk, job.attempts, delay_seconds=5 * job.attempts)
     else:
+        progress.stop()
         _finish(progress, DataJob.State.SUCCEEDED, result=job.result)
     finally:
         progress.stop()
@@ -132,33 +165,42 @@ def _finish(progress, state, error="", result=None):
     fields["progress_done"] = progress.total if state == DataJob.State.SUCCEEDED else progress.done
     if result is not None:
         fields["result"] = result
-    progress._owned().update(**fields)
+    return progress._owned().update(**fields)
 
 
 def _call_failed_hook(handler, job):
-    if handler.on_failed:
+    if handler and handler.on_failed:
         try:
             handler.on_failed(DataJob.objects.get(pk=job.pk))
         except Exception:
             logger.exception("on_failed hook of job %s raised", job.pk)
 
 
-def _requeue(job_id, attempt):
-    requeued = DataJob.objects.filter(pk=job_id, state=DataJob.State.RUNNING, attempts=attempt).update(
-        state=DataJob.State.QUEUED, enqueued_at=timezone.now()
-    )
+def _requeue(job_id, attempt, delay_seconds=0, refund_attempt=False):
+    fields = {"state": DataJob.State.QUEUED, "enqueued_at": timezone.now()}
+    if refund_attempt:
+        fields["attempts"] = F("attempts") - 1
+    requeued = DataJob.objects.filter(pk=job_id, state=DataJob.State.RUNNING, attempts=attempt).update(**fields)
     if requeued:
-        enqueue(job_id)
+        enqueue(job_id, delay_seconds)
+    return requeued
 
 
 def request_cancel(job):
     """Ask a job to stop: a queued one is cancelled now, a running one at its next batch boundary."""
     now = timezone.now()
-    DataJob.objects.filter(pk=job.pk, state=DataJob.State.QUEUED).update(
-        state=DataJob.State.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled by a user."
+    cancelled_now = DataJob.objects.filter(pk=job.pk, state=DataJob.State.QUEUED).update(
+        state=DataJob.State.CANCELLED, cancel_requested=True, finished_at=now, error=CANCELLED_MESSAGE
     )
     DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING).update(cancel_requested=True)
     job.refresh_from_db()
+    handler = HANDLERS.get(job.kind)
+    if cancelled_now and handler and handler.on_cancelled:
+        try:
+            handler.on_cancelled(job)
+        except Exception:
+            logger.exception("on_cancelled hook of job %s raised", job.pk)
+        job.refresh_from_db()
     return job
 
 
@@ -177,10 +219,12 @@ def reap_stale_jobs():
             failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
                 state=DataJob.State.FAILED,
                 finished_at=now,
-                error=f"The job stopped responding {job.attempts} times and was given up.",
+                error=f"The {kind_label(job.kind)} stopped {job.attempts} times because its worker crashed or "
+                "was stopped, and was given up.",
             )
             if failed:
-                _call_failed_hook(HANDLERS[job.kind], job)
+                logger.error("job %s stopped responding %s times; it failed for good", job.pk, job.attempts)
+                _call_failed_hook(HANDLERS.get(job.kind), job)
         else:
             logger.warning("job %s stopped responding; queueing it again", job.pk)
             _requeue(job.pk, job.attempts)

@@ -1,1 +1,91 @@
 // Keel: small progressive enhancements. Pages work without JavaScript.
+(function () {
+  "use strict";
+
+  var FINAL_STATES = ["succeeded", "failed", "cancelled"];
+  var POLL_MS = 1000;
+  var MAX_BACKOFF_MS = 10000;
+
+  function isFinal(state) {
+    return FINAL_STATES.indexOf(state) !== -1;
+  }
+
+  function setState(el, state) {
+    el.dataset.jobState = state;
+    el.className = el.className.replace(/\bstate-\w+/g, "").replace(/\bfailed\b/g, "").trim();
+    el.classList.add("state-" + state);
+    if (state === "failed") el.classList.add("failed");
+  }
+
+  // The progress component (templates jobs/progress.html): refresh its inside from its endpoint every second
+  // until the job has ended, then stop, announce it, and reload the page if the component asks for it.
+  function watchJob(el) {
+    var url = el.dataset.jobProgress;
+    var delay = POLL_MS;
+    if (!url || isFinal(el.dataset.jobState)) return;
+
+    function finished(state) {
+      el.dispatchEvent(new CustomEvent("keel:job-finished", { bubbles: true, detail: { state: state } }));
+      if (el.dataset.reloadOnFinish) window.location.reload();
+    }
+
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" }, cache: "no-store" })
+        .then(function (response) {
+          if (response.status === 401 || response.status === 403 || response.status === 404) {
+            throw { stop: true };
+          }
+          if (!response.ok) throw { stop: false };
+          var state = response.headers.get("X-Job-State");
+          return response.text().then(function (html) {
+            return { state: state, html: html };
+          });
+        })
+        .then(function (data) {
+          el.innerHTML = data.html;
+          delay = POLL_MS;
+          if (data.state) setState(el, data.state);
+          if (isFinal(data.state)) finished(data.state);
+          else window.setTimeout(poll, delay);
+        })
+        .catch(function (problem) {
+          if (problem && problem.stop) return;
+          delay = Math.min(delay * 2, MAX_BACKOFF_MS); // the server is busy or away: try again, less often
+          window.setTimeout(poll, delay);
+        });
+    }
+
+    window.setTimeout(poll, delay);
+  }
+
+  // <button data-dialog-open="ID"> opens <dialog id="ID">; [data-dialog-close] inside a dialog closes it.
+  // Without JavaScript such buttons should sit beside a link to an equivalent confirmation page.
+  function wireDialogs(root) {
+    root.querySelectorAll("[data-dialog-open]").forEach(function (button) {
+      button.addEventListener("click", function (event) {
+        var dialog = document.getElementById(button.dataset.dialogOpen);
+        if (dialog && typeof dialog.showModal === "function") {
+          event.preventDefault();
+          dialog.showModal();
+        }
+      });
+    });
+    root.querySelectorAll("dialog [data-dialog-close]").forEach(function (button) {
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        button.closest("dialog").close();
+      });
+    });
+  }
+
+  function start() {
+    document.querySelectorAll("[data-job-progress]").forEach(watchJob);
+    wireDialogs(document);
+    document.documentElement.classList.add("js");
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+
+  window.Keel = { watchJob: watchJob };
+})();
