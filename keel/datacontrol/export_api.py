@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.http import FileResponse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from keel.accounts.access import require_company_admin
 from keel.datacontrol import exports
@@ -79,7 +79,7 @@ def start_export(request, payload: ExportRequest | None = None):
     """Start an export of the company's data (scope: any of contacts, campaigns, workflows, users, integrations,
     audit_log; all when left out)."""
     archive = exports.do_start_export(request.user, payload.scope if payload else None)
-    return 202, export_as_dict(ExportArchive.objects.select_related("job").get(pk=archive.pk))
+    return Status(202, export_as_dict(ExportArchive.objects.select_related("job").get(pk=archive.pk)))
 
 
 @router.get("/exports", response=list[ExportOut])
@@ -98,7 +98,7 @@ def get_export(request, export_id: int):
 def delete_export(request, export_id: int):
     """Delete an export now (its file too); a running export is cancelled."""
     exports.do_delete_export(request.user, _get(request, export_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/exports/{int:export_id}/download")

@@ -244,22 +244,27 @@ def partial_storage_name(archive, attempt):
     return f"{_storage_folder(archive)}/partial/export-{archive.pk}-attempt-{attempt}.zip"
 
 
-def _local_path(storage_name):
+def _local_path(storage_name, create=True):
     """Where a partial archive is written: inside the storage when it is a local folder (so publishing is a
     rename on the same disk), otherwise in the data folder until it is uploaded."""
     try:
         path = default_storage.path(storage_name)
     except NotImplementedError:
         path = str(settings.DATA_DIR / "tmp" / storage_name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if create:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
 
 def _remove_partials(archive):
     """Remove the half-written files of earlier attempts (a worker killed mid-export leaves one behind)."""
-    folder = os.path.dirname(_local_path(partial_storage_name(archive, 0)))
+    folder = os.path.dirname(_local_path(partial_storage_name(archive, 0), create=False))
     pattern = re.compile(rf"^export-{archive.pk}-attempt-\d+\.zip$")
-    for name in os.listdir(folder):
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no partial folder (yet): nothing to remove
+        return
+    for name in names:
         if pattern.match(name):
             os.remove(os.path.join(folder, name))
 
@@ -354,7 +359,6 @@ def export_failed(job):
     ExportArchive.objects.filter(pk=archive.pk, status=ExportArchive.Status.PENDING).update(
         status=ExportArchive.Status.FAILED, finished_at=timezone.now()
     )
-    _remove_partials(archive)
     record(archive.company, "Keel", "export.failed", archive, error=job.error)
     notify(
         archive.requested_by,
@@ -363,6 +367,7 @@ def export_failed(job):
         "Nothing was changed; you can start a new export.",
         EXPORT_PAGE,
     )
+    _remove_partials(archive)
 
 
 register(DataJob.Kind.EXPORT, run_export, on_failed=export_failed)
