@@ -1,1 +1,500 @@
-"""Job handler registration happens here (imported by the AppConfig)."""
+"""CSV import of contacts: the actions (upload, start), the ``import`` job, and its housekeeping.
+
+Pages, the API and ``keel import`` call the ``do_*`` functions. The job reads the stored file as a stream in
+batches; each batch's writes and the position after it commit in one transaction (``Progress.commit``), so a job
+restarted after a crash carries on after the last committed batch: no row is imported twice or lost.
+"""
+
+import csv
+import io
+import json
+import logging
+import os
+import posixpath
+import re
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from keel.accounts.access import require_permission
+from keel.accounts.notify import notify
+from keel.audit.actions import record
+from keel.contacts import importer
+from keel.contacts.guards import ensure_crm_writable
+from keel.errors import Conflict, NotFound
+from keel.jobs.models import DataJob
+from keel.jobs.progress import JobCancelled, JobFailed
+from keel.jobs.registry import register, register_periodic
+from keel.jobs.runner import active_exclusive_job, create_job, refusal_for
+
+logger = logging.getLogger("keel.contacts")
+
+PERMISSION = "import_contacts"
+UPLOAD_NAME = "upload.csv"
+META_NAME = "meta.json"
+REPORT_NAME = "errors.csv"
+PARTS_DIR = "error-parts"
+TOKEN = re.compile(r"[0-9a-f]{32}")
+ABANDONED_UPLOAD_HOURS = 24  # an uploaded file whose import was never started is deleted after this
+REPORT_RETENTION_DAYS = 30  # error reports (they hold rows of the file) are deleted after this
+SWEEP_EVERY_SECONDS = 300
+
+
+def imports_root(company_id):
+    return f"companies/{int(company_id)}/imports"
+
+
+def folder_for(company_id, token):
+    return f"{imports_root(company_id)}/{token}"
+
+
+# --- actions ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    """A checked file stored under companies/<id>/imports/<token>/, waiting for its import to be started."""
+
+    token: str
+    folder: str
+    meta: dict
+
+    @property
+    def header(self):
+        return self.meta["header"]
+
+    @property
+    def detected_columns(self):
+        return importer.detect_columns(self.header)
+
+
+def do_upload_import_file(user, uploaded, encoding="utf-8"):
+    """Check the whole file (refusing it with the reason if it cannot be imported) and store it."""
+    require_permission(user, PERMISSION)
+    company = user.company
+    ensure_crm_writable(company)
+    _refuse_while_busy(company)
+    if uploaded is None:
+        raise importer.FileRefused("Choose a CSV file to import.", field="file", code="no_file")
+    filename = posixpath.basename((uploaded.name or "contacts.csv").replace("\\", "/"))[:200] or "contacts.csv"
+    found = importer.inspect_upload(uploaded, uploaded.size, filename, encoding)
+    token = uuid.uuid4().hex
+    folder = folder_for(company.pk, token)
+    uploaded.seek(0)
+    _save(f"{folder}/{UPLOAD_NAME}", uploaded)
+    meta = {
+        "filename": filename,
+        "size": uploaded.size,
+        "encoding": found.encoding,
+        "delimiter": found.delimiter,
+        "header": found.header,
+        "sample": found.sample,
+        "data_offset": found.data_offset,
+        "data_line": found.data_line,
+        "uploaded_by": user.pk,
+        "uploaded_at": timezone.now().isoformat(),
+    }
+    _save(f"{folder}/{META_NAME}", ContentFile(json.dumps(meta).encode()))
+    return Upload(token, folder, meta)
+
+
+def load_upload(company, token):
+    """A stored upload of the company (another company's token is simply not found)."""
+    if not TOKEN.fullmatch(token or ""):
+        raise NotFound("This upload does not exist.")
+    folder = folder_for(company.pk, token)
+    try:
+        with default_storage.open(f"{folder}/{META_NAME}", "rb") as f:
+            meta = json.loads(f.read())
+    except (FileNotFoundError, OSError):
+        raise NotFound("This upload is no longer available; upload the file again.", code="upload_gone") from None
+    return Upload(token, folder, meta)
+
+
+def job_for_upload(company, upload):
+    return DataJob.objects.filter(company=company, kind=DataJob.Kind.IMPORT, params__folder=upload.folder).first()
+
+
+def do_start_import(user, upload, columns=None, mapping=None):
+    """Start the import job of a stored upload. ``columns`` (one field per column, as the page sends them) or
+    ``mapping`` (``{"<column name>": "<field>"}``, as the API takes it) override the detected columns."""
+    require_permission(user, PERMISSION)
+    company = user.company
+    if mapping is not None:
+        columns = importer.columns_from_mapping(upload.header, mapping)
+    else:
+        columns = importer.check_columns(upload.header, columns if columns is not None else upload.detected_columns)
+    existing = job_for_upload(company, upload)
+    if existing is not None:
+        raise Conflict("This file is already being imported.", code="already_started", job_id=existing.pk)
+    ensure_crm_writable(company)
+    params = {
+        "folder": upload.folder,
+        "upload": f"{upload.folder}/{UPLOAD_NAME}",
+        "columns": columns,
+        **{key: upload.meta[key] for key in ("filename", "size", "encoding", "delimiter", "header")},
+        **{key: upload.meta[key] for key in ("data_offset", "data_line")},
+    }
+    with transaction.atomic():
+        job = create_job(company, DataJob.Kind.IMPORT, requested_by=user, params=params)
+        record(company, user, "import.started", job, file=params["filename"], size=params["size"])
+    return job
+
+
+def do_import_file(user, uploaded, mapping=None, encoding="utf-8"):
+    """Upload and start in one go (API, command line). A refused start leaves no file behind."""
+    upload = do_upload_import_file(user, uploaded, encoding=encoding)
+    try:
+        return do_start_import(user, upload, mapping=mapping)
+    except Exception:
+        _delete_folder(upload.folder)
+        raise
+
+
+def _refuse_while_busy(company):
+    active = active_exclusive_job(company)
+    if active is not None:
+        raise refusal_for(active)
+
+
+def _save(name, content):
+    stored = default_storage.save(name, content)
+    if stored != name:  # a storage that renamed the file: keep nothing half-stored
+        default_storage.delete(stored)
+        raise RuntimeError(f"storage stored {name} as {stored}")
+
+
+# --- the job ------------------------------------------------------------------------------------------------
+
+
+def run_import(job, progress):
+    """The ``import`` job: count, import in batches, then publish the error report and clean up.
+
+    Safe to run again from the start at any point: the cursor (committed with each batch) says where to go on.
+    """
+    cursor = dict(job.cursor or {})
+    try:
+        if not cursor.get("rows_finished"):
+            cursor = _import_rows(job, progress, cursor)
+    except JobCancelled:
+        finish_import(job, "cancelled", progress)
+        raise
+    finish_import(job, "succeeded", progress)
+
+
+def _import_rows(job, progress, cursor):
+    params = job.params
+    try:
+        upload = default_storage.open(params["upload"], "rb")
+    except (FileNotFoundError, OSError):
+        raise JobFailed("The uploaded file is no longer available. Upload it again to import it.") from None
+    with upload:
+        try:
+            if "total" not in cursor:
+                cursor = _count_rows(job, progress, upload)
+            progress.set_total(cursor["total"])
+            progress.set_done(cursor["rows"])
+            records = importer.data_records(
+                upload, params["encoding"], params["delimiter"], cursor["offset"], cursor["line"]
+            )
+            while batch := list(islice(records, settings.KEEL_BATCH_SIZE)):
+                progress.checkpoint()  # a cancel, a lost lease or a stopping worker ends the run here
+                progress.step(f"Importing rows ({cursor['rows']:,} of {cursor['total']:,} done)")
+                cursor = _import_batch(job, progress, cursor, batch)
+        except UnicodeDecodeError:
+            raise JobFailed(f"The file could not be read as {params['encoding']}.") from None
+    with transaction.atomic():
+        cursor = {**cursor, "rows_finished": True}
+        progress.commit(cursor)
+    return cursor
+
+
+def _count_rows(job, progress, upload):
+    """First step: the number of rows, so the status bar can say how far along the import is."""
+    params = job.params
+    progress.step("Counting the rows in the file")
+    progress.checkpoint()
+    total = sum(
+        1
+        for _ in importer.data_records(
+            upload, params["encoding"], params["delimiter"], params["data_offset"], params["data_line"]
+        )
+    )
+    cursor = {
+        "total": total,
+        "offset": params["data_offset"],
+        "line": params["data_line"],
+        "rows": 0,
+        "created": 0,
+        "updated": 0,
+        "errors": 0,
+        "batch": 0,
+    }
+    progress.set_total(total)
+    with transaction.atomic():
+        progress.commit(cursor)
+    return cursor
+
+
+def _import_batch(job, progress, cursor, batch):
+    """Check the batch's rows, write the good ones, and commit them with the position after the batch."""
+    params = job.params
+    good, problems = [], []
+    for rec in batch:
+        if rec.error:
+            problems.append(importer.report_row(rec.line, [f"The row is not valid CSV: {rec.error}."], []))
+            continue
+        try:
+            good.append(importer.parse_row(params["columns"], rec))
+        except importer.RowProblem as problem:
+            problems.append(importer.report_row(rec.line, problem.reasons, rec.row))
+    number = cursor["batch"] + 1
+    if problems:  # written before the batch commits; a rerun of the batch writes the very same part again
+        _write_report_part(params["folder"], number, problems)
+    after = {
+        **cursor,
+        "offset": batch[-1].end_offset,
+        "line": batch[-1].next_line,
+        "rows": cursor["rows"] + len(batch),
+        "errors": cursor["errors"] + len(problems),
+        "batch": number,
+    }
+    requester = job.requested_by.email if job.requested_by_id and job.requested_by else ""
+    event_data = {"job_id": job.pk, "file": params["filename"], **({"by": requester} if requester else {})}
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                created, updated = importer.write_batch(
+                    job.company_id, good, timezone.now(), f"Imported from {params['filename']}", event_data
+                )
+                done = {**after, "created": cursor["created"] + created, "updated": cursor["updated"] + updated}
+                progress.set_done(done["rows"])
+                progress.commit(done)
+            return done
+        except IntegrityError:
+            # A contact with one of the batch's addresses was created meanwhile: the rerun finds and updates it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _part_name(folder, number):
+    return f"{folder}/{PARTS_DIR}/{number:08d}.csv"
+
+
+def _write_report_part(folder, number, rows):
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    name = _part_name(folder, number)
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    _save(name, ContentFile(buffer.getvalue().encode("utf-8")))
+
+
+# --- the end of an import --------------------------------------------------------------------------------------
+
+
+def finish_import(job, outcome, progress=None):
+    """Publish the error report, delete the uploaded file, put the counts in ``job.result``, tell the requester.
+
+    Runs at the end of the job (``progress`` given, job still running) or from the failed/cancelled hooks (job
+    already ended). Each step is safe to repeat if the worker dies half-way through.
+    """
+    cursor = dict(job.cursor or {})
+    folder = job.params.get("folder", "")
+    if cursor.get("errors") and not cursor.get("report_ready"):
+        _merge_report(job, folder)
+        cursor["report_ready"] = True
+        _store_cursor(job, cursor, progress)
+    _delete_folder(folder, keep=(REPORT_NAME,))
+    job.result = _result(job, cursor, outcome)
+    if progress is None:
+        DataJob.objects.filter(pk=job.pk).update(result=job.result)
+    if not cursor.get("announced"):
+        _announce(job, outcome)
+        cursor["announced"] = True
+        _store_cursor(job, cursor, progress)
+
+
+def _store_cursor(job, cursor, progress):
+    if progress is not None:
+        with transaction.atomic():
+            progress.commit(cursor)
+    else:
+        job.cursor = cursor
+        DataJob.objects.filter(pk=job.pk).update(cursor=cursor)
+
+
+def _merge_report(job, folder):
+    """errors.csv = a header, then every batch's part in order (through a temporary file: memory stays flat)."""
+    parts_dir = f"{folder}/{PARTS_DIR}"
+    try:
+        parts = sorted(default_storage.listdir(parts_dir)[1])
+    except (FileNotFoundError, OSError):
+        parts = []
+    header = io.StringIO()
+    csv.writer(header).writerow(importer.report_header(job.params.get("header", [])))
+    with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as merged:
+        merged.write(header.getvalue().encode("utf-8"))
+        for part in parts:
+            with default_storage.open(f"{parts_dir}/{part}", "rb") as f:
+                while chunk := f.read(1024 * 1024):
+                    merged.write(chunk)
+        report = f"{folder}/{REPORT_NAME}"
+        if default_storage.exists(report):
+            default_storage.delete(report)
+        merged.seek(0)
+        _save(report, File(merged))
+
+
+def _delete_folder(folder, keep=()):
+    if not folder:
+        return
+    try:
+        dirs, files = default_storage.listdir(folder)
+    except (FileNotFoundError, OSError):
+        return
+    for name in files:
+        if name not in keep:
+            default_storage.delete(f"{folder}/{name}")
+    for sub in dirs:
+        _delete_folder(f"{folder}/{sub}")
+    _remove_dir(folder)
+
+
+def _remove_dir(directory):
+    """Local storage keeps emptied folders; remove an empty one (object stores have no folders)."""
+    try:
+        os.rmdir(default_storage.path(directory))
+    except (NotImplementedError, AttributeError, OSError):
+        pass
+
+
+def report_name(job):
+    """The stored error report of an import, or None when it has none (no problems, or deleted)."""
+    if not (job.result or {}).get("error_report"):
+        return None
+    name = f"{job.params.get('folder', '')}/{REPORT_NAME}"
+    return name if default_storage.exists(name) else None
+
+
+def _result(job, cursor, outcome):
+    rows, total = cursor.get("rows", 0), cursor.get("total", 0)
+    created, updated, errors = cursor.get("created", 0), cursor.get("updated", 0), cursor.get("errors", 0)
+    counts = f"{created:,} contacts created, {updated:,} updated"
+    problems = (
+        f" {errors:,} {'row has' if errors == 1 else 'rows have'} problems and {'was' if errors == 1 else 'were'} "
+        "not imported: see the error report."
+        if errors
+        else ""
+    )
+    if outcome == "succeeded":
+        summary = f"Imported {rows:,} {'row' if rows == 1 else 'rows'} from {job.params.get('filename')}: {counts}."
+    elif not job.started_at and not rows:
+        summary = "Nothing was imported."
+    else:
+        summary = f"It stopped after {rows:,} of {total:,} rows: {counts}."
+    result = {
+        "file": job.params.get("filename", ""),
+        "total": total,
+        "rows": rows,
+        "created": created,
+        "updated": updated,
+        "errors": errors,
+        "error_report": bool(errors),
+        "summary": summary + problems,
+    }
+    if errors:
+        result["error_report_url"] = f"/api/v1/imports/{job.pk}/errors"
+    return result
+
+
+def _announce(job, outcome):
+    record(job.company_id, None, f"import.{outcome}", job, **{k: job.result[k] for k in ("rows", "created", "updated")})
+    if outcome == "cancelled" or job.requested_by_id is None:
+        return
+    user = job.requested_by
+    verb = "finished" if outcome == "succeeded" else "failed"
+    message = f"Your import of {job.params.get('filename')} {verb}. {job.result['summary']}"
+    notify(user, f"Import {verb}", message, link=f"/contacts/import/{job.pk}/")
+
+
+def on_import_failed(job):
+    finish_import(job, "failed")
+
+
+def on_import_cancelled(job):
+    finish_import(job, "cancelled")
+
+
+# --- housekeeping ---------------------------------------------------------------------------------------------
+
+_last_sweep = [0.0]
+
+
+def sweep_import_files(force=False):
+    """Delete uploads nobody started, leftovers of imports whose clean-up was interrupted, and old error
+    reports. Runs in the worker beside the reaper, every few minutes."""
+    if not force and time.monotonic() - _last_sweep[0] < SWEEP_EVERY_SECONDS:
+        return
+    _last_sweep[0] = time.monotonic()
+    try:
+        companies = default_storage.listdir("companies")[0]
+    except (FileNotFoundError, OSError):
+        return
+    now = timezone.now()
+    for company_id in companies:
+        if not company_id.isdigit():
+            continue
+        try:
+            tokens = default_storage.listdir(imports_root(company_id))[0]
+        except (FileNotFoundError, OSError):
+            continue
+        for token in tokens:
+            _sweep_folder(int(company_id), folder_for(company_id, token), now)
+
+
+def _sweep_folder(company_id, folder, now):
+    job = DataJob.objects.filter(company_id=company_id, kind=DataJob.Kind.IMPORT, params__folder=folder).first()
+    if job is None:
+        if _age(folder, now) > timedelta(hours=ABANDONED_UPLOAD_HOURS):
+            _delete_folder(folder)
+    elif job.is_final:
+        if job.finished_at and now - job.finished_at > timedelta(days=REPORT_RETENTION_DAYS):
+            _delete_folder(folder)
+        elif _has_leftovers(folder):
+            finish_import(job, job.state)
+
+
+def _age(folder, now):
+    try:
+        return now - default_storage.get_modified_time(f"{folder}/{META_NAME}")
+    except (FileNotFoundError, OSError, NotImplementedError):
+        return timedelta(days=365)
+
+
+def _has_leftovers(folder):
+    try:
+        dirs, files = default_storage.listdir(folder)
+    except (FileNotFoundError, OSError):
+        return False
+    return bool(dirs) or any(name != REPORT_NAME for name in files)
+
+
+register(
+    DataJob.Kind.IMPORT,
+    run_import,
+    on_failed=on_import_failed,
+    on_cancelled=on_import_cancelled,
+    cancellable=True,
+)
+register_periodic(sweep_import_files)

@@ -1,0 +1,104 @@
+"""CRM Contacts → Import: upload a CSV, check the columns, start, follow the status bar, read the summary."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from keel.accounts.access import company_page
+from keel.contacts import importer
+from keel.contacts.guards import crm_deletion_job
+from keel.contacts.import_api import error_report_response
+from keel.contacts.imports import PERMISSION, do_start_import, do_upload_import_file, job_for_upload, load_upload
+from keel.errors import KeelError, NotFound
+from keel.jobs.models import DataJob
+from keel.jobs.registry import is_cancellable
+from keel.tenancy import tenant_get
+
+
+@company_page(permission=PERMISSION)
+def upload(request):
+    status = 200
+    if request.method == "POST":
+        try:
+            stored = do_upload_import_file(
+                request.user, request.FILES.get("file"), encoding=request.POST.get("encoding") or "utf-8"
+            )
+        except KeelError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        else:
+            return redirect("contact_import_mapping", token=stored.token)
+    company = request.company
+    recent = DataJob.objects.filter(company=company, kind=DataJob.Kind.IMPORT).order_by("-id")[:10]
+    context = {
+        "deletion": crm_deletion_job(company),
+        "active": next((job for job in recent if job.is_active), None),
+        "recent": recent,
+        "encodings": importer.ENCODINGS,
+        "max_bytes": importer.human_size(settings.KEEL_IMPORT_MAX_BYTES),
+    }
+    return render(request, "contacts/import.html", context, status=status)
+
+
+@company_page(permission=PERMISSION)
+def mapping(request, token):
+    stored = _upload_or_404(request, token)
+    started = job_for_upload(request.company, stored)
+    if started is not None:
+        return redirect("contact_import_job", job_id=started.pk)
+    columns, status = stored.detected_columns, 200
+    if request.method == "POST":
+        columns = [request.POST.get(f"column_{i}", "") for i in range(len(stored.header))]
+        try:
+            job = do_start_import(request.user, stored, columns=columns)
+        except KeelError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        else:
+            return redirect("contact_import_job", job_id=job.pk)
+    context = {"upload": stored, "rows": _mapping_rows(stored, columns)}
+    return render(request, "contacts/import_mapping.html", context, status=status)
+
+
+@company_page(permission=PERMISSION)
+def job_page(request, job_id):
+    job = tenant_get(request.company, DataJob, pk=job_id, kind=DataJob.Kind.IMPORT)
+    user = request.user
+    context = {
+        "job": job,
+        "can_cancel": job.is_active
+        and is_cancellable(job.kind)
+        and (user.is_company_admin or job.requested_by_id == user.pk),
+        "cancel_next": reverse("contact_import_job", args=[job.pk]),
+    }
+    return render(request, "contacts/import_job.html", context)
+
+
+@company_page(permission=PERMISSION)
+def errors(request, job_id):
+    job = tenant_get(request.company, DataJob, pk=job_id, kind=DataJob.Kind.IMPORT)
+    try:
+        return error_report_response(job)
+    except NotFound:
+        raise Http404("This import has no error report.") from None
+
+
+def _upload_or_404(request, token):
+    try:
+        return load_upload(request.company, token)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def _mapping_rows(stored, columns):
+    """One row per column of the file: its name, sample values, and the choices with the current one."""
+    rows = []
+    for i, name in enumerate(stored.header):
+        choices = [("", "Don't import"), *importer.FIELDS.items()]
+        if name:
+            choices.append((f"{importer.CUSTOM}{name[: importer.MAX_CUSTOM_KEY_LENGTH]}", f"Custom field “{name}”"))
+        samples = [row[i] for row in stored.meta["sample"] if i < len(row) and row[i].strip()][:3]
+        rows.append({"index": i, "name": name, "samples": samples, "choices": choices, "selected": columns[i]})
+    return rows
