@@ -5,7 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -172,13 +172,18 @@ def do_create_user(company, actor, email, name, role, password=None):
     email = clean_email(email)
     if password:
         check_password_strength(password, User(email=email, name=name or ""))
-    with transaction.atomic():
-        user = User.objects.create_user(
-            email, password or None, company=company, role=role, name=(name or "").strip()[:120]
-        )
-        record(company, actor, "user.created", user, email=email, role=role.name, invited=not password)
-        if not password:
-            transaction.on_commit(lambda: send_invitation(user, actor))
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email, password or None, company=company, role=role, name=(name or "").strip()[:120]
+            )
+            record(company, actor, "user.created", user, email=email, role=role.name, invited=not password)
+            if not password:
+                transaction.on_commit(lambda: send_invitation(user, actor))
+    except IntegrityError:  # the same e-mail added at the same moment by someone else
+        raise InvalidInput(
+            "A user with this e-mail address already exists.", field="email", code="email_taken"
+        ) from None
     return user
 
 

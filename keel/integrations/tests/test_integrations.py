@@ -270,3 +270,14 @@ def test_lower_roles_get_403(company, kind, provider):
 
 def test_the_credential_is_marked_secret():
     assert IntegrationConnection.secret_fields == ("encrypted_access_token",)
+
+
+def test_an_unreadable_credential_is_disconnected_without_calling_the_provider(company, provider, caplog):
+    # What happens after KEEL_ENCRYPTION_KEY was changed: the old ciphertext can no longer be read.
+    connection = do_connect_integration(company, company.admin, "Old", SECRET, provider.url)
+    IntegrationConnection.objects.filter(pk=connection.pk).update(encrypted_access_token="gAAAAA-not-ciphertext")
+    connection.refresh_from_db()
+    with caplog.at_level(logging.WARNING, logger="keel.integrations"):
+        assert do_disconnect_integration(connection, company.admin) is False
+    assert "credential unreadable" in caplog.text
+    assert provider.requests == [] and not IntegrationConnection.objects.exists()
