@@ -44,10 +44,10 @@ def upload(request):
 
 @company_page(permission=PERMISSION)
 def mapping(request, token):
-    stored = _upload_or_404(request, token)
-    started = job_for_upload(request.company, stored)
+    started = job_for_upload(request.company, token)
     if started is not None:
         return redirect("contact_import_job", job_id=started.pk)
+    stored = _upload_or_404(request, token)
     columns, status = stored.detected_columns, 200
     if request.method == "POST":
         columns = [request.POST.get(f"column_{i}", "") for i in range(len(stored.header))]

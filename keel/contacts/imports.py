@@ -120,8 +120,12 @@ def load_upload(company, token):
     return Upload(token, folder, meta)
 
 
-def job_for_upload(company, upload):
-    return DataJob.objects.filter(company=company, kind=DataJob.Kind.IMPORT, params__folder=upload.folder).first()
+def job_for_upload(company, token):
+    """The import started from this upload, if any (its files may be gone: it may have ended)."""
+    if not TOKEN.fullmatch(token or ""):
+        return None
+    folder = folder_for(company.pk, token)
+    return DataJob.objects.filter(company=company, kind=DataJob.Kind.IMPORT, params__folder=folder).first()
 
 
 def do_start_import(user, upload, columns=None, mapping=None):
@@ -133,7 +137,7 @@ def do_start_import(user, upload, columns=None, mapping=None):
         columns = importer.columns_from_mapping(upload.header, mapping)
     else:
         columns = importer.check_columns(upload.header, columns if columns is not None else upload.detected_columns)
-    existing = job_for_upload(company, upload)
+    existing = job_for_upload(company, upload.token)
     if existing is not None:
         raise Conflict("This file is already being imported.", code="already_started", job_id=existing.pk)
     ensure_crm_writable(company)
