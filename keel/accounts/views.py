@@ -161,7 +161,10 @@ def change_password(request):
 @sensitive_post_parameters("password")
 @company_page(permission="manage_users")
 def users(request):
-    form = {"email": "", "name": "", "role": "", "mode": "invite"}
+    company_roles = Role.objects.filter(company=request.company).order_by("id")
+    # The least powerful built-in role is the safe default for someone new.
+    member_role = next((r for r in company_roles if r.kind == permissions.MEMBER), None)
+    form = {"email": "", "name": "", "role": str(member_role.pk) if member_role else "", "mode": "invite"}
     if request.method == "POST":
         form = {key: request.POST.get(key, "").strip() for key in ("email", "name", "role", "mode")}
         password = request.POST.get("password", "") if form["mode"] == "password" else ""
@@ -178,7 +181,7 @@ def users(request):
             return redirect("/settings/users/")
     context = {
         "users": User.objects.filter(company=request.company).select_related("role").order_by("email"),
-        "roles": Role.objects.filter(company=request.company).order_by("id"),
+        "roles": company_roles,
         "form": form,
     }
     return render(request, "accounts/users.html", context)

@@ -1,5 +1,9 @@
 """Reading the audit log: newest first, keyset-paginated on the id (no OFFSET, no count)."""
 
+from functools import cache
+
+from django.apps import apps
+
 from keel.audit.models import AuditEvent
 
 DEFAULT_PAGE_SIZE = 50
@@ -27,3 +31,15 @@ def event_dict(event):
         "target_id": event.target_id,
         "metadata": event.metadata,
     }
+
+
+@cache
+def _verbose_names():
+    return {model._meta.model_name: str(model._meta.verbose_name) for model in apps.get_models()}
+
+
+def target_label(event):
+    """``integration connection #3`` rather than the stored ``integrationconnection``."""
+    if not event.target_type:
+        return ""
+    return f"{_verbose_names().get(event.target_type, event.target_type)} #{event.target_id}"

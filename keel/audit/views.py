@@ -1,7 +1,7 @@
 from django.shortcuts import render
 
 from keel.accounts.access import company_page
-from keel.audit.queries import audit_page
+from keel.audit.queries import audit_page, target_label
 
 
 @company_page(permission="view_audit_log", admin_only=True)
@@ -11,4 +11,6 @@ def audit_log(request):
     except ValueError:
         before = None
     events, next_before = audit_page(request.company, before)
+    for event in events:
+        event.target_label = target_label(event)
     return render(request, "audit/audit_log.html", {"events": events, "next_before": next_before, "paged": before})

@@ -307,3 +307,8 @@ def test_api_deactivation_kills_the_users_token(api, member):
     assert member_api.get("me").status_code == 200
     api.patch(f"users/{member.pk}", {"is_active": False})
     assert member_api.get("me").status_code == 401
+
+
+def test_add_user_form_defaults_to_the_member_role(admin_client, company):
+    body = admin_client.get("/settings/users/").content.decode()
+    assert f'<option value="{role(company, "member").pk}" selected>Member</option>' in body

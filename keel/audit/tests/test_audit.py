@@ -109,3 +109,11 @@ def test_the_audit_log_records_logins_role_changes_tokens_and_integrations(compa
     } <= actions
     everything = str(list(AuditEvent.objects.values_list("metadata", flat=True)))
     assert "secret-access-token-123" not in everything and PASSWORD not in everything
+
+
+def test_audit_page_names_targets_readably(admin_client, company, admin):
+    from keel.accounts.models import ApiToken
+
+    token, _ = ApiToken.issue(admin, "x")
+    record(company, admin, "test.token", token)
+    assert f"api token #{token.pk}" in admin_client.get("/audit/").content.decode()
