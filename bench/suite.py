@@ -1,0 +1,448 @@
+"""``keel bench run``: every scenario at every tenant size, side by side with its baselines, on the configured
+database. Each measured piece runs in its own process (bench.child); this process only orchestrates, serves the
+pages through the real HTTP stack (``keel runserver``, as ``keel serve`` does) and writes the results.
+"""
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from bench import generator
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+PAGE_SIZE = 50  # keel/contacts/views.py shows 50 contacts per page
+DEEP_PAGE = 1000
+
+
+@dataclass
+class Options:
+    sizes: list = field(default_factory=lambda: [10_000, 100_000, 1_000_000])
+    events_per_contact: int = 5
+    other_companies: int = 2
+    naive_max: int = 50_000  # the naive Django deletions run on a copy of at most this many contacts
+    page_requests: int = 200
+    idle_requests: int = 300
+    think_ms: int = 20  # pause between two page views of the other tenant: a person clicking, not a flood
+    quick: bool = False
+
+    @classmethod
+    def quick_defaults(cls, sizes=None):
+        return cls(
+            sizes=sizes or [1000],
+            events_per_contact=5,
+            other_companies=1,
+            naive_max=1000,
+            page_requests=20,
+            idle_requests=40,
+            think_ms=10,
+            quick=True,
+        )
+
+
+class ChildFailed(Exception):
+    pass
+
+
+class Suite:
+    def __init__(self, options, log=print):
+        self.options = options
+        self.log = log
+        self.vendor = connection.vendor
+        self.workdir = Path(tempfile.mkdtemp(prefix="keel-bench-", dir=settings.DATA_DIR))
+
+    # --- processes -------------------------------------------------------------------------------------------
+    def child_env(self):
+        env = dict(os.environ)
+        env["DJANGO_SETTINGS_MODULE"] = "keel.settings"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
+        env["DATABASE_URL"] = database_url()
+        env["KEEL_DATA_DIR"] = str(settings.DATA_DIR)
+        env["KEEL_FILES_DIR"] = settings.STORAGES["default"]["OPTIONS"].get("location", settings.FILES_DIR)
+        env["KEEL_EXPORTS_PER_DAY"] = "1000000"  # each size exports several times; the daily limit is not measured
+        env.setdefault("KEEL_LOG_LEVEL", "WARNING")
+        return env
+
+    def start_child(self, scenario, **params):
+        number = len(list(self.workdir.iterdir()))
+        params_file = self.workdir / f"{number:03d}-{scenario}.json"
+        params = {"scenario": scenario, "out": str(params_file.with_suffix(".out.json")), **params}
+        params_file.write_text(json.dumps(params))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.child", str(params_file)], cwd=settings.BASE_DIR, env=self.child_env()
+        )
+        process.bench_out = Path(params["out"])
+        process.bench_scenario = scenario
+        return process
+
+    def finish_child(self, process, required=True):
+        process.wait()
+        try:
+            result = json.loads(process.bench_out.read_text())
+        except (OSError, ValueError):
+            result = {"ok": False, "error": f"the {process.bench_scenario} process died (exit {process.returncode})"}
+        if result.get("seconds"):
+            result["rows_per_s"] = round(result["rows"] / result["seconds"], 1)
+        if not result["ok"] and required:
+            raise ChildFailed(f"{process.bench_scenario}: {result['error']}")
+        return result
+
+    def housekeeping(self, scenario, **params):
+        """Unmeasured preparation (building, removing data) runs in this process: it must succeed."""
+        from bench.scenarios import SCENARIOS
+
+        started = time.perf_counter()
+        try:
+            result = SCENARIOS[scenario](params)
+        finally:
+            connection.close()  # hold no connection (nor, on SQLite, any lock) while the measured processes run
+        self.log(f"    ({scenario} {time.perf_counter() - started:.1f} s)")
+        return result
+
+    def run(self, scenario, required=False, **params):
+        """Run one measured scenario in its own process. One that fails is reported as failed in the results and
+        the suite carries on."""
+        started = time.perf_counter()
+        result = self.finish_child(self.start_child(scenario, **params), required=required)
+        if result.get("ok"):
+            shown = f"{result.get('rows_per_s', 0):>12,.0f} rows/s" if result.get("rows") else ""
+            self.log(
+                f"    {scenario:<22} {time.perf_counter() - started:7.1f} s  {shown}"
+                f"  peak {result['peak_rss_mb']:.0f} MB"
+            )
+        else:
+            self.log(f"    {scenario:<22} FAILED: {result['error']}")
+        return result
+
+    # --- the data set ----------------------------------------------------------------------------------------
+    def generate(self, specs):
+        result = self.housekeeping("generate", companies=specs, events_per_contact=self.options.events_per_contact)
+        return result["companies"]
+
+    def large_spec(self, size):
+        return {"name": generator.company_name(size, 0), "contacts": size, "seed": 1}
+
+    def regenerate_large(self, size):
+        return self.generate([self.large_spec(size)])[0]
+
+    def empty_company(self, name):
+        return self.generate([{"name": name, "contacts": 0, "seed": 9}])[0]["company_id"]
+
+    # --- one size ----------------------------------------------------------------------------------------------
+    def run_size(self, size):
+        o = self.options
+        self.log(f"== {self.vendor}: {size:,} contacts × {o.events_per_contact} events ==")
+        self.housekeeping("wipe")
+        specs = [self.large_spec(size)] + [
+            {"name": generator.company_name(size, i), "contacts": max(1, size // 10), "seed": 100 + i}
+            for i in range(1, o.other_companies + 1)
+        ]
+        made = self.generate(specs)
+        large, other = made[0], (made[1] if len(made) > 1 else None)
+        result = {"database": self.vendor, "size": size, "events_per_contact": o.events_per_contact}
+        result["dataset"] = {
+            "companies": made,
+            "rows": sum(c["rows"] for c in made),
+            "seconds": round(sum(c["seconds"] for c in made), 2),
+        }
+        result["dataset"]["rows_per_s"] = round(result["dataset"]["rows"] / max(result["dataset"]["seconds"], 1e-9))
+        scenarios = result["scenarios"] = {}
+        with Server(self.child_env()) as server:
+            scenarios["contacts_page"] = self.contacts_page(server, large["company_id"], size)
+            scenarios["export"] = self.export(large["company_id"])
+            scenarios["import"] = self.import_csv(size)
+            scenarios["crm_deletion"] = self.crm_deletion(size, large["company_id"])
+            scenarios["company_deletion"], scenarios["other_tenants"] = self.company_deletion(server, size, other)
+            self.naive(size, scenarios)
+        self.housekeeping("wipe")
+        result["ratios"] = ratios(scenarios)
+        result["targets"] = targets(scenarios)
+        return result
+
+    def contacts_page(self, server, company_id, size):
+        self.log("  contacts page (scenario 6)")
+        cookie, first_email = session_for(company_id)
+        pages = max(1, -(-size // PAGE_SIZE))
+        deep = min(DEEP_PAGE, pages)
+        after = contact_id_at(company_id, (deep - 1) * PAGE_SIZE - 1) if deep > 1 else None
+        deep_email = contact_email_at(company_id, (deep - 1) * PAGE_SIZE)
+        common = {"host": "127.0.0.1", "port": server.port, "cookie": cookie, "count": self.options.page_requests}
+        first = self.run("probe", path="/contacts/", expect=first_email, **common)
+        deep_result = self.run(
+            "probe", path=f"/contacts/?after={after}" if after else "/contacts/", expect=deep_email, **common
+        )
+        deep_result["page"] = deep
+        return {"first_page": first, "deep_page": deep_result}
+
+    def export(self, company_id):
+        self.log("  export (scenario 1)")
+        keel = self.run("export_keel", company_id=company_id)
+        plain = self.run("export_python", company_id=company_id, archive_path=keel["archive_path"])
+        dump = self.run("export_dump", company_id=company_id, archive_path=keel["archive_path"])
+        return {"keel": keel, "python_csv_zip": plain, "db_dump": dump}
+
+    def import_csv(self, size):
+        self.log("  CSV import (scenario 4)")
+        path = str(self.workdir / "import.csv")
+        self.housekeeping("write_import_csv", path=path, rows=size)
+        target = self.empty_company(f"Bench Import {size}")
+        keel = self.run("import_keel", company_id=target, path=path, rows=size)
+        self.housekeeping("remove_company", company_id=target)
+        target = self.empty_company(f"Bench Import {size}")
+        raw = self.run("import_raw", company_id=target, path=path, rows=size)
+        self.housekeeping("remove_company", company_id=target)
+        os.remove(path)
+        return {"keel": keel, "raw_executemany": raw}
+
+    def crm_deletion(self, size, company_id):
+        self.log("  delete all CRM records (scenario 2)")
+        keel = self.run("crm_delete_keel", company_id=company_id)
+        self.housekeeping("remove_company", company_id=company_id)
+        company_id = self.regenerate_large(size)["company_id"]
+        raw = self.run("crm_delete_raw", company_id=company_id)
+        self.housekeeping("remove_company", company_id=company_id)
+        return {"keel": keel, "raw_delete": raw}
+
+    def company_deletion(self, server, size, other):
+        self.log("  delete company data (scenarios 3 and 5)")
+        company_id = self.regenerate_large(size)["company_id"]
+        probe = None
+        if other:
+            cookie, email = session_for(other["company_id"])
+            probe = {"host": "127.0.0.1", "port": server.port, "cookie": cookie, "expect": email}
+            probe |= {"path": "/contacts/", "think_ms": self.options.think_ms}
+            idle = self.run("probe", count=self.options.idle_requests, **probe)
+        keel, during_keel = self.while_probing(probe, "company_delete_keel", company_id=company_id)
+        company_id = self.regenerate_large(size)["company_id"]
+        raw, during_raw = self.while_probing(probe, "company_delete_raw", company_id=company_id)
+        deletion = {"keel": keel, "raw_delete": raw}
+        tenants = None
+        if probe:
+            tenants = {"idle": idle, "during_keel_deletion": during_keel, "during_raw_delete": during_raw}
+            tenants["longest_write_transaction_ms"] = keel.get("write_transactions", {}).get("max_ms")
+        return deletion, tenants
+
+    def while_probing(self, probe, scenario, **params):
+        """Run a deletion while another tenant's contacts page is read in a loop; returns both results."""
+        if not probe:
+            return self.run(scenario, **params), None
+        stop = self.workdir / f"stop-{scenario}"
+        prober = self.start_child("probe", stop_file=str(stop), min_count=5, **probe)
+        time.sleep(1.0)  # let the loop reach its steady state before the deletion starts
+        try:
+            result = self.run(scenario, **params)
+        finally:
+            stop.touch()
+        probed = self.finish_child(prober, required=False)
+        self.log(f"    other tenant meanwhile: p50 {probed.get('p50_ms')} ms, p99 {probed.get('p99_ms')} ms")
+        return result, probed
+
+    def naive(self, size, scenarios):
+        n = min(size, self.options.naive_max)
+        self.log(f"  naive Django deletions on a copy of {n:,} contacts")
+        for key, scenario in (("crm_deletion", "crm_delete_naive"), ("company_deletion", "company_delete_naive")):
+            made = self.generate([{"name": f"Bench Naive {size}", "contacts": n, "seed": 1}])[0]
+            result = self.run(scenario, company_id=made["company_id"])
+            if result.get("ok"):
+                # What the naive way would take for the large tenant, at the rate it reached on the copy.
+                keel_rows = (scenarios[key].get("keel") or {}).get("rows")
+                if keel_rows and result.get("rows_per_s"):
+                    result["extrapolated_seconds"] = round(keel_rows / result["rows_per_s"], 1)
+                result["copy_contacts"] = n
+            if scenario == "crm_delete_naive":
+                self.housekeeping("remove_company", company_id=made["company_id"])
+            scenarios[key]["naive_django"] = result
+
+    # --- everything --------------------------------------------------------------------------------------------
+    def run_all(self):
+        ensure_benchmark_database()
+        started = time.perf_counter()
+        sizes = []
+        for size in self.options.sizes:
+            sizes.append(self.run_size(size))
+        return {
+            "database": self.vendor,
+            "database_version": database_version(),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - started, 1),
+            "options": asdict(self.options),
+            "machine": machine(),
+            "sizes": sizes,
+        }
+
+
+class Server:
+    """``keel runserver`` on a free port: the same web stack ``keel serve`` runs."""
+
+    def __init__(self, env):
+        self.env = env
+        self.port = free_port()
+
+    def __enter__(self):
+        command = [sys.executable, "-m", "keel.cli", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+        self.process = subprocess.Popen(
+            [*command, "--skip-checks"],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.2)
+        self.__exit__()
+        raise ChildFailed("the web server did not start")
+
+    def __exit__(self, *exc):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session_for(company_id):
+    """A session cookie of the company's administrator (as the login page would set it), and the e-mail of the
+    company's first contact, which the first page of its contact list must show."""
+    from django.test import Client
+
+    from bench.scenarios import company_and_admin
+
+    _, admin = company_and_admin(company_id)
+    client = Client()
+    client.force_login(admin)
+    name = settings.SESSION_COOKIE_NAME
+    cookie = f"{name}={client.cookies[name].value}"
+    connection.close()
+    return cookie, contact_email_at(company_id, 0)
+
+
+def _contact_at(company_id, offset):
+    from keel.contacts.models import Contact
+
+    contact = Contact.objects.filter(company_id=company_id).order_by("id")[offset : offset + 1].first()
+    connection.close()
+    return contact
+
+
+def contact_id_at(company_id, offset):
+    return _contact_at(company_id, offset).pk
+
+
+def contact_email_at(company_id, offset):
+    contact = _contact_at(company_id, offset)
+    return contact.email if contact else ""
+
+
+def ensure_benchmark_database():
+    """The benchmark creates and deletes companies: it refuses a database that holds anything else."""
+    foreign = list(generator.foreign_companies().values_list("name", flat=True)[:3])
+    connection.close()
+    if foreign:
+        raise ChildFailed(
+            "This database holds companies the benchmark did not create ("
+            + ", ".join(foreign)
+            + "). Run the benchmark on a database of its own: set DATABASE_URL (e.g. "
+            "postgres://postgres@127.0.0.1:5432/keel_bench) or KEEL_DATA_DIR (e.g. /tmp/keel-bench)."
+        )
+
+
+def database_url():
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def database_version():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sqlite_version()" if connection.vendor == "sqlite" else "SHOW server_version")
+        version = cursor.fetchone()[0]
+    connection.close()
+    return version
+
+
+def machine():
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _rate(result):
+    return (result or {}).get("rows_per_s") if (result or {}).get("ok") else None
+
+
+def _ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+def ratios(s):
+    out = {}
+    export = s.get("export", {})
+    out["export_vs_python"] = _ratio(_rate(export.get("keel")), _rate(export.get("python_csv_zip")))
+    out["export_vs_db_dump"] = _ratio(_rate(export.get("keel")), _rate(export.get("db_dump")))
+    for key in ("crm_deletion", "company_deletion"):
+        part = s.get(key, {})
+        out[f"{key}_vs_raw"] = _ratio(_rate(part.get("keel")), _rate(part.get("raw_delete")))
+        out[f"{key}_vs_naive"] = _ratio(_rate(part.get("keel")), _rate(part.get("naive_django")))
+    imp = s.get("import", {})
+    out["import_vs_raw"] = _ratio(_rate(imp.get("keel")), _rate(imp.get("raw_executemany")))
+    tenants = s.get("other_tenants") or {}
+    if tenants:
+        out["tenant_p99_during_vs_idle"] = _ratio(
+            (tenants.get("during_keel_deletion") or {}).get("p99_ms"), (tenants.get("idle") or {}).get("p99_ms")
+        )
+    return out
+
+
+def targets(s):
+    """DESIGN §6, checked: each with the measured value and whether it is met."""
+    r = ratios(s)
+    checks = [
+        ("export ≥ 0.8 × plain-Python csv→zip", r["export_vs_python"], lambda v: v >= 0.8),
+        ("CRM deletion ≥ 0.7 × one-statement raw DELETE", r["crm_deletion_vs_raw"], lambda v: v >= 0.7),
+        ("company deletion ≥ 0.7 × one-statement raw DELETE", r["company_deletion_vs_raw"], lambda v: v >= 0.7),
+        ("CRM deletion far ahead of naive Django (≥ 5×)", r["crm_deletion_vs_naive"], lambda v: v >= 5),
+        ("company deletion far ahead of naive Django (≥ 5×)", r["company_deletion_vs_naive"], lambda v: v >= 5),
+    ]
+    for key in ("crm_deletion", "company_deletion"):
+        tx = (s.get(key, {}).get("keel") or {}).get("write_transactions") or {}
+        checks.append((f"{key.replace('_', ' ')}: no write transaction > 100 ms", tx.get("max_ms"), lambda v: v <= 100))
+    if "tenant_p99_during_vs_idle" in r:
+        checks.append(
+            ("other tenants' p99 during deletion ≤ 2 × idle", r["tenant_p99_during_vs_idle"], lambda v: v <= 2)
+        )
+    return [
+        {"target": name, "value": value, "met": None if value is None else bool(test(value))}
+        for name, value, test in checks
+    ]

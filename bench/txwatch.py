@@ -1,0 +1,117 @@
+"""Measures every write transaction a process holds: the benchmark's proof that deletion keeps them short.
+
+Installed in the process that runs a deletion job (``install()``), it times, on every database connection of the
+process (the job's own and the heartbeat's):
+
+* each transaction Django opens (from ``set_autocommit(False)`` to ``commit()``/``rollback()``), counted as a
+  write transaction when it executed a write statement, or always on SQLite, where Keel's ``BEGIN IMMEDIATE``
+  takes the database's write lock at BEGIN;
+* each write statement run outside a transaction, which is a transaction of its own.
+
+Nothing of Keel is changed: the wrappers only read the clock around Django's own methods.
+"""
+
+import threading
+import time
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
+
+WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class Watch:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.durations = []
+        self.longest = 0.0
+        self.longest_sql = ""
+
+    def add(self, seconds, sql):
+        with self.lock:
+            self.durations.append(seconds)
+            if seconds > self.longest:
+                self.longest, self.longest_sql = seconds, sql
+
+    def summary(self):
+        ordered = sorted(self.durations)
+        if not ordered:
+            return {"count": 0, "max_ms": 0.0, "p99_ms": 0.0, "over_100ms": 0, "longest_statement": ""}
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return {
+            "count": len(ordered),
+            "max_ms": round(self.longest * 1000, 2),
+            "p99_ms": round(p99 * 1000, 2),
+            "mean_ms": round(sum(ordered) / len(ordered) * 1000, 2),
+            "over_100ms": sum(1 for d in ordered if d > 0.1),
+            "longest_statement": self.longest_sql[:160],
+        }
+
+
+WATCH = Watch()
+
+
+def _is_write(sql):
+    return sql.lstrip().upper().startswith(WRITE_WORDS)
+
+
+def install():
+    original_set_autocommit = BaseDatabaseWrapper.set_autocommit
+    original_commit = BaseDatabaseWrapper.commit
+    original_rollback = BaseDatabaseWrapper.rollback
+    original_execute = CursorWrapper._execute
+    original_executemany = CursorWrapper._executemany
+
+    def set_autocommit(self, autocommit, *args, **kwargs):
+        beginning = not autocommit and self.get_autocommit()
+        result = original_set_autocommit(self, autocommit, *args, **kwargs)
+        if beginning:  # the clock starts once BEGIN has returned: waiting for the lock is not holding it
+            self._bench_started = time.perf_counter()
+            self._bench_first_write = "" if self.vendor != "sqlite" else "BEGIN IMMEDIATE"
+            self._bench_wrote = self.vendor == "sqlite"
+        return result
+
+    def finish(self):
+        started = getattr(self, "_bench_started", None)
+        if started is not None:
+            self._bench_started = None
+            if getattr(self, "_bench_wrote", False):
+                WATCH.add(time.perf_counter() - started, getattr(self, "_bench_first_write", ""))
+
+    def commit(self):
+        try:
+            return original_commit(self)
+        finally:
+            finish(self)
+
+    def rollback(self):
+        try:
+            return original_rollback(self)
+        finally:
+            finish(self)
+
+    def timed(original):
+        def run(self, sql, *args, **kwargs):
+            db = self.db
+            if not _is_write(sql):
+                return original(self, sql, *args, **kwargs)
+            if getattr(db, "_bench_started", None) is not None:  # inside a transaction: remember what it wrote
+                if not db._bench_wrote or db._bench_first_write == "BEGIN IMMEDIATE":
+                    db._bench_first_write = sql
+                db._bench_wrote = True
+                return original(self, sql, *args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return original(self, sql, *args, **kwargs)
+            finally:
+                if db.get_autocommit():
+                    WATCH.add(time.perf_counter() - started, sql)
+
+        return run
+
+    BaseDatabaseWrapper.set_autocommit = set_autocommit
+    BaseDatabaseWrapper.commit = commit
+    BaseDatabaseWrapper.rollback = rollback
+    CursorWrapper._execute = timed(original_execute)
+    CursorWrapper._executemany = timed(original_executemany)
+    return WATCH
