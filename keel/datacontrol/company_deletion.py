@@ -48,8 +48,9 @@ CODE_TTL_SECONDS = 15 * 60
 # Rounds of "erase rows and files, then look again" before the job gives the attempt up and the runner retries it.
 ERASE_ROUNDS = 3
 
+# What each pending operation is called, and the page where it can be followed or stopped.
 PENDING_KINDS = {
-    DataJob.Kind.IMPORT: ("a contact import", "/contacts/import/"),
+    DataJob.Kind.IMPORT: ("a contact import", "/contacts/import/{job_id}/"),
     DataJob.Kind.EXPORT: ("a data export", "/settings/data/export/"),
     DataJob.Kind.CRM_DELETION: ("a deletion of all CRM records", "/contacts/"),
 }
@@ -79,7 +80,7 @@ def deletion_blockers(company):
             Blocker(
                 "pending_operation",
                 f"Complete or stop active processes: {label} (job {job.pk}) is {job.state}.",
-                link,
+                link.format(job_id=job.pk),
                 "View the operation",
             )
         )

@@ -14,6 +14,7 @@ from keel.datacontrol.company_deletion import (
     status_payload,
 )
 from keel.errors import NotFound
+from keel.jobs.api import JobOut, ProgressOut, job_out
 
 router = Router(tags=["deletion"])
 
@@ -34,25 +35,6 @@ class DeleteCompanyIn(Schema):
     code: str | None = None
 
 
-class ProgressOut(Schema):
-    done: int
-    total: int
-    percent: int
-
-
-class JobOut(Schema):
-    id: int
-    kind: str
-    state: str
-    progress: ProgressOut
-    step: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str
-    result: dict
-
-
 class DeletionStartedOut(Schema):
     job: JobOut
     status_url: str
@@ -64,21 +46,6 @@ class DeletionStatusOut(Schema):
     counts: dict[str, int]
     completed_at: datetime | None
     receipt_id: str
-
-
-def job_payload(job):
-    return {
-        "id": job.pk,
-        "kind": job.kind,
-        "state": job.state,
-        "progress": {"done": job.progress_done, "total": job.progress_total, "percent": job.percent},
-        "step": job.step,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "error": job.error,
-        "result": job.result,
-    }
 
 
 @router.get("/company/deletion/preflight", response=PreflightOut)
@@ -93,7 +60,7 @@ def preflight(request):
 def delete_company(request, payload: DeleteCompanyIn):
     """Irreversibly delete the whole company. Needs the exact company name and the caller's password."""
     started = do_request_company_deletion(request.user, payload.company_name, payload.password, payload.code)
-    return Status(202, {"job": job_payload(started.job), "status_url": request.build_absolute_uri(started.status_path)})
+    return Status(202, {"job": job_out(started.job), "status_url": request.build_absolute_uri(started.status_path)})
 
 
 @router.get("/deletions/{token}", response=DeletionStatusOut, auth=None)

@@ -173,7 +173,7 @@ def _active_workflow(company):
 
 
 BLOCKERS = [
-    (_queued_import, "pending_operation", "/contacts/import/"),
+    (_queued_import, "pending_operation", "/contacts/import/{pk}/"),
     (_running_export, "pending_operation", "/settings/data/export/"),
     (_queued_crm_deletion, "pending_operation", "/contacts/"),
     (_scheduled_campaign, "active_campaign", "/marketing/campaigns/{pk}/"),
