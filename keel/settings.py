@@ -128,6 +128,7 @@ USE_TZ = True
 FILES_DIR = os.environ.get("KEEL_FILES_DIR", str(DATA_DIR / "files"))
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "keel" / "static"]
 # keel/static is the project's own folder, not an app's: the finders (and WhiteNoise through them) need it named.
 STATICFILES_DIRS = [BASE_DIR / "keel" / "static"]
 STORAGES = {
@@ -182,6 +183,7 @@ KEEL_DELETION_EMAIL_CODE = env_bool("KEEL_DELETION_EMAIL_CODE", False)
 KEEL_LOGIN_ATTEMPTS = env_int("KEEL_LOGIN_ATTEMPTS", 5)
 KEEL_LOGIN_WINDOW_SECONDS = env_int("KEEL_LOGIN_WINDOW_SECONDS", 300)
 KEEL_REAUTH_ATTEMPTS = env_int("KEEL_REAUTH_ATTEMPTS", 5)
+KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = float(os.environ.get("KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", 5))
 
 LOGGING = {
     "version": 1,
