@@ -297,9 +297,8 @@ def revoke_access(company):
     """
     now = timezone.now()
     ApiToken.objects.filter(company=company, revoked_at__isnull=True).update(revoked_at=now)
-    Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).update(
-        status=Campaign.Status.STOPPED, finished_at=now
-    )
+    # As "Stop" does: a sending campaign's task ends before its next batch.
+    Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).update(status=Campaign.Status.STOPPED)
     Workflow.objects.filter(company=company, status=Workflow.Status.ACTIVE).update(status=Workflow.Status.INACTIVE)
 
 
