@@ -37,15 +37,41 @@ def load(path):
         return {"format": "keel-bench", "runs": {}}
 
 
-def merge(path, run):
-    """Store ``run`` as its database's section of the results file, keeping the other database's section."""
+def merge(path, run, partial=False):
+    """Store ``run`` as its database's section of the results file, keeping the other database's section.
+
+    ``partial``: the run measured only some scenarios (``--only``); they replace the same scenarios of the same
+    sizes in the stored run, and everything else stored is kept.
+    """
     doc = load(path)
+    stored = doc.get("runs", {}).get(run["database"])
+    if partial and stored:
+        run = _merge_partial(stored, run)
     doc["format"] = "keel-bench"
     doc["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     doc.setdefault("runs", {})[run["database"]] = run
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
     return doc
+
+
+def _merge_partial(stored, run):
+    from bench.suite import ratios, targets
+
+    by_size = {size["size"]: size for size in stored["sizes"]}
+    for size in run["sizes"]:
+        old = by_size.get(size["size"])
+        if old is None:
+            by_size[size["size"]] = size
+            continue
+        old["scenarios"].update(size["scenarios"])
+        old["ratios"], old["targets"] = ratios(old["scenarios"]), targets(old["scenarios"])
+        old.setdefault("partial_updates", []).append(
+            {"finished_at": run["finished_at"], "scenarios": sorted(size["scenarios"])}
+        )
+    merged = dict(stored)
+    merged["sizes"] = [by_size[k] for k in sorted(by_size)]
+    return merged
 
 
 # --- numbers as text ---------------------------------------------------------------------------------------------
@@ -226,10 +252,12 @@ def svg(doc):
     for _, label, _, _, colour in OPERATIONS:
         parts.append(f'<line x1="{legend_x}" y1="46" x2="{legend_x + 22}" y2="46" stroke="{colour}" stroke-width="3"/>')
         parts.append(f'<text x="{legend_x + 27}" y="50">{escape(label)}</text>')
-        legend_x += 38 + 7 * len(label)
+        legend_x += 40 + 6 * len(label)
     parts.append(
         f'<line x1="{legend_x}" y1="46" x2="{legend_x + 22}" y2="46" stroke="#555" stroke-width="2" '
-        f'stroke-dasharray="5,4"/><text x="{legend_x + 27}" y="50">baseline (same colour)</text>'
+        f'stroke-dasharray="5,4"/><circle cx="{legend_x + 11}" cy="46" r="3.5" fill="white" stroke="#555" '
+        f'stroke-width="2"/><text x="{legend_x + 27}" y="50">its baseline: plain Python export, raw DELETE, '
+        "raw executemany</text>"
     )
     for row, run in enumerate(runs):
         top = 80 + row * (panel_h + 90)
@@ -306,8 +334,11 @@ def panel(x, y, w, h, sizes, series, label, log_y=False):
         width = 2 if dashed else 3
         path = " ".join(f"{a:.1f},{b:.1f}" for a, b in drawn)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{width}"{dash}/>')
+        fill = "white" if dashed else colour  # baselines: hollow points, so a single size still tells them apart
         for a, b in drawn:
-            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{colour}"/>')
+            parts.append(
+                f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{fill}" stroke="{colour}" stroke-width="2"/>'
+            )
     return parts
 
 

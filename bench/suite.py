@@ -6,6 +6,7 @@ pages through the real HTTP stack (``keel runserver``, as ``keel serve`` does) a
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 PAGE_SIZE = 50  # keel/contacts/views.py shows 50 contacts per page
 DEEP_PAGE = 1000
+GROUPS = ("contacts_page", "export", "import", "crm_deletion", "company_deletion")
 
 
 @dataclass
@@ -36,6 +38,10 @@ class Options:
     idle_requests: int = 300
     think_ms: int = 20  # pause between two page views of the other tenant: a person clicking, not a flood
     quick: bool = False
+    only: list = field(default_factory=list)  # scenario groups to run (default: all of GROUPS)
+
+    def wants(self, group):
+        return not self.only or group in self.only
 
     @classmethod
     def quick_defaults(cls, sizes=None):
@@ -150,6 +156,7 @@ class Suite:
         ]
         made = self.generate(specs)
         large, other = made[0], (made[1] if len(made) > 1 else None)
+        self.large_id = large["company_id"]
         result = {"database": self.vendor, "size": size, "events_per_contact": o.events_per_contact}
         result["dataset"] = {
             "companies": made,
@@ -159,11 +166,16 @@ class Suite:
         result["dataset"]["rows_per_s"] = round(result["dataset"]["rows"] / max(result["dataset"]["seconds"], 1e-9))
         scenarios = result["scenarios"] = {}
         with Server(self.child_env()) as server:
-            scenarios["contacts_page"] = self.contacts_page(server, large["company_id"], size)
-            scenarios["export"] = self.export(large["company_id"])
-            scenarios["import"] = self.import_csv(size)
-            scenarios["crm_deletion"] = self.crm_deletion(size, large["company_id"])
-            scenarios["company_deletion"], scenarios["other_tenants"] = self.company_deletion(server, size, other)
+            if o.wants("contacts_page"):
+                scenarios["contacts_page"] = self.contacts_page(server, large["company_id"], size)
+            if o.wants("export"):
+                scenarios["export"] = self.export(large["company_id"])
+            if o.wants("import"):
+                scenarios["import"] = self.import_csv(size)
+            if o.wants("crm_deletion"):
+                scenarios["crm_deletion"] = self.crm_deletion(size, large["company_id"])
+            if o.wants("company_deletion"):
+                scenarios["company_deletion"], scenarios["other_tenants"] = self.company_deletion(server, size, other)
             self.naive(size, scenarios)
         self.housekeeping("wipe")
         result["ratios"] = ratios(scenarios)
@@ -216,7 +228,10 @@ class Suite:
 
     def company_deletion(self, server, size, other):
         self.log("  delete company data (scenarios 3 and 5)")
-        company_id = self.regenerate_large(size)["company_id"]
+        if self.options.wants("crm_deletion"):  # the large company went with the CRM deletion scenario
+            company_id = self.regenerate_large(size)["company_id"]
+        else:
+            company_id = self.large_id
         probe = None
         if other:
             cookie, email = session_for(other["company_id"])
@@ -252,6 +267,8 @@ class Suite:
         n = min(size, self.options.naive_max)
         self.log(f"  naive Django deletions on a copy of {n:,} contacts")
         for key, scenario in (("crm_deletion", "crm_delete_naive"), ("company_deletion", "company_delete_naive")):
+            if key not in scenarios:
+                continue
             made = self.generate([{"name": f"Bench Naive {size}", "contacts": n, "seed": 1}])[0]
             result = self.run(scenario, company_id=made["company_id"])
             if result.get("ok"):
@@ -269,11 +286,19 @@ class Suite:
         ensure_benchmark_database()
         started = time.perf_counter()
         sizes = []
-        for size in self.options.sizes:
-            sizes.append(self.run_size(size))
+        try:
+            for size in self.options.sizes:
+                sizes.append(self.run_size(size))
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         return {
             "database": self.vendor,
             "database_version": database_version(),
+            "keel_commit": git("rev-parse", "--short", "HEAD"),
+            # Files of Keel changed but not committed when the run started: the run measured them as they were.
+            "uncommitted_keel_files": git("status", "--porcelain", "--untracked-files=no", "keel").split("\n")
+            if git("status", "--porcelain", "--untracked-files=no", "keel")
+            else [],
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - started, 1),
             "options": asdict(self.options),
@@ -386,6 +411,15 @@ def database_version():
         version = cursor.fetchone()[0]
     connection.close()
     return version
+
+
+def git(*args):
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def machine():

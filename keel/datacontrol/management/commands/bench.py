@@ -51,6 +51,13 @@ class Command(BaseCommand):
         run.add_argument("--events-per-contact", type=int)
         run.add_argument("--other-companies", type=int)
         run.add_argument("--naive-max", type=int, help="contacts of the copy the naive Django deletions run on")
+        run.add_argument(
+            "--only",
+            nargs="+",
+            metavar="SCENARIO",
+            help="run only these (contacts_page export import crm_deletion company_deletion); their results replace "
+            "the same ones in the results file",
+        )
         run.add_argument("--out", help="results file (default bench/results/latest.json; --quick: the data folder)")
         run.add_argument("--svg", help="picture file (default: beside the results file)")
         again = sub.add_parser("report", help="print the table of a results file again and redraw its picture")
@@ -99,7 +106,7 @@ class Command(BaseCommand):
         generator.analyze()
         self.stdout.write(f"Done in {time.perf_counter() - started:.1f} s.")
 
-    def run(self, bench, quick, sizes, events_per_contact, other_companies, naive_max, out, svg, markdown, **_):
+    def run(self, bench, quick, sizes, events_per_contact, other_companies, naive_max, only, out, svg, markdown, **_):
         from pathlib import Path
 
         from bench import report, suite
@@ -117,6 +124,10 @@ class Command(BaseCommand):
                 if value < 0:
                     raise CommandError(f"--{name.replace('_', '-')} must not be negative.")
                 setattr(options, name, value)
+        unknown = sorted(set(only or ()) - set(suite.GROUPS))
+        if unknown:
+            raise CommandError(f"Unknown scenario {', '.join(unknown)}; choose from {', '.join(suite.GROUPS)}.")
+        options.only = list(only or ())
         default_out = Path(settings.DATA_DIR) / "bench-quick.json" if quick else suite.RESULTS_DIR / "latest.json"
         out = Path(out) if out else default_out
         svg = Path(svg) if svg else out.with_name("throughput.svg" if not quick else "bench-quick.svg")
@@ -124,7 +135,7 @@ class Command(BaseCommand):
             result = suite.Suite(options, log=lambda line: self.stdout.write(line)).run_all()
         except suite.ChildFailed as exc:
             raise CommandError(str(exc)) from None
-        doc = report.merge(out, result)
+        doc = report.merge(out, result, partial=bool(options.only))
         report.write_svg(doc, svg)
         self.stdout.write(report.markdown(doc) if markdown else report.text_table(doc))
         self.stdout.write(f"\nResults: {out}\nPicture: {svg}")

@@ -1,0 +1,123 @@
+"""The benchmark suite itself: the generator builds what it says, and a --quick run measures every scenario."""
+
+import json
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from bench import generator, report
+from keel.accounts.models import Company, User
+from keel.contacts.models import Attachment, Contact, ContactEvent, ContactTag, ListMembership, Note
+from keel.marketing.models import Campaign, CampaignRecipient, WorkflowEnrollment
+from keel.testing import ensure_plans
+
+
+@pytest.fixture
+def plans(db):
+    ensure_plans()
+
+
+def test_generator_builds_the_company_it_describes(plans):
+    made = generator.generate_company("Bench Large 300", 300, 4, seed=3)
+
+    company = Company.objects.get(pk=made.company_id)
+    assert company.slug.startswith(generator.SLUG_PREFIX)
+    assert made.contacts == 300
+    counts = {
+        "contacts.Contact": Contact,
+        "contacts.ContactEvent": ContactEvent,
+        "contacts.Note": Note,
+        "contacts.ContactTag": ContactTag,
+        "contacts.ListMembership": ListMembership,
+        "marketing.CampaignRecipient": CampaignRecipient,
+        "marketing.WorkflowEnrollment": WorkflowEnrollment,
+        "contacts.Attachment": Attachment,
+    }
+    for label, model in counts.items():
+        assert model.objects.filter(company=company).count() == made.rows[label] > 0, label
+    assert Contact.objects.filter(company=company).count() == 300
+    # About events_per_contact history events per contact (each contact gets 0..2k of them).
+    assert 300 * 3 <= made.rows["contacts.ContactEvent"] <= 300 * 5
+
+    contacts = list(Contact.objects.filter(company=company))
+    assert len({c.email for c in contacts}) == 300
+    assert all("@" in c.email and c.first_name and c.last_name for c in contacts)
+    assert any(not c.first_name.isascii() or not c.last_name.isascii() for c in contacts)
+    assert all(
+        isinstance(c.custom_fields, dict) and {"plan", "score", "source"} <= set(c.custom_fields) for c in contacts
+    )
+    event = ContactEvent.objects.filter(company=company).first()
+    assert isinstance(event.data, dict) and event.occurred_at.tzinfo is not None and event.contact.company == company
+
+    # Attachments are real files in storage, under the company's prefix.
+    for attachment in Attachment.objects.filter(company=company):
+        assert attachment.file.name.startswith(f"companies/{company.pk}/")
+        assert default_storage.exists(attachment.file.name)
+        assert default_storage.size(attachment.file.name) == attachment.size
+
+    # Nothing is active, so company deletion meets no blocker; the administrator may delete all CRM records.
+    assert not Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).exists()
+    admin = User.objects.get(company=company, role__kind="admin")
+    assert admin.check_password(generator.PASSWORD)
+    assert admin.has_perm_code("delete_all_crm_records")
+    # Ids were assigned by the generator; the database hands out the next ones without colliding.
+    assert Contact.objects.create(company=company, email="new@example.com").pk > max(c.pk for c in contacts)
+
+
+def test_generator_is_reproducible_and_removable(plans):
+    first = generator.generate_company("Bench Large 50", 50, 2, seed=5)
+    emails = list(Contact.objects.filter(company_id=first.company_id).order_by("id").values_list("email", flat=True))
+    generator.wipe_bench_companies()
+    assert not Company.objects.filter(pk=first.company_id).exists()
+    assert not Contact.objects.filter(company_id=first.company_id).exists()
+    second = generator.generate_company("Bench Large 50", 50, 2, seed=5)
+    again = list(Contact.objects.filter(company_id=second.company_id).order_by("id").values_list("email", flat=True))
+    assert again == emails and second.rows == first.rows
+
+
+def test_quick_run_measures_every_scenario_and_writes_json_and_picture(transactional_db, tmp_path):
+    ensure_plans()
+    out = tmp_path / "results.json"
+    call_command(
+        "bench",
+        "run",
+        "--quick",
+        "--sizes",
+        "60",
+        "--events-per-contact",
+        "2",
+        "--out",
+        str(out),
+        stdout=open(tmp_path / "log", "w"),
+    )
+
+    doc = json.loads(out.read_text())
+    (run,) = doc["runs"].values()
+    (size,) = run["sizes"]
+    s = size["scenarios"]
+    measured = {
+        "export": ("keel", "python_csv_zip", "db_dump"),
+        "crm_deletion": ("keel", "raw_delete", "naive_django"),
+        "company_deletion": ("keel", "raw_delete", "naive_django"),
+        "import": ("keel", "raw_executemany"),
+        "other_tenants": ("idle", "during_keel_deletion", "during_raw_delete"),
+        "contacts_page": ("first_page", "deep_page"),
+    }
+    for scenario, parts in measured.items():
+        for part in parts:
+            result = s[scenario][part]
+            assert result["ok"], (scenario, part, result.get("error"))
+            assert result["seconds"] > 0 and result["peak_rss_mb"] > 0, (scenario, part)
+    assert s["import"]["keel"]["contacts_after"] == 60
+    assert s["crm_deletion"]["keel"]["rows_left"] == 0 and s["company_deletion"]["keel"]["rows_left"] == 0
+    assert s["company_deletion"]["keel"]["write_transactions"]["count"] > 0
+    assert s["contacts_page"]["first_page"]["errors"] == 0
+    assert all(value is not None for value in size["ratios"].values()), size["ratios"]
+    assert {t["target"] for t in size["targets"]} and all(t["met"] is not None for t in size["targets"])
+
+    picture = (tmp_path / "bench-quick.svg").read_text()
+    assert picture.startswith("<svg") and "rows per second" in picture
+    assert "Export" in report.text_table(doc)
+    # Everything the run created is gone again.
+    assert not generator.bench_companies().exists()
