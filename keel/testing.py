@@ -129,3 +129,21 @@ def stop_process(process):
         except Exception:
             process.kill()
             process.wait()
+
+
+def wait_for(condition, timeout=60, interval=0.05, what="the condition"):
+    """Poll ``condition()`` until it is true (a worker process does the work meanwhile); fail after ``timeout``."""
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        if not connection.in_atomic_block:
+            connection.close()  # see the worker's newest commits on the next query
+        time.sleep(interval)

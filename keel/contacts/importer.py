@@ -6,6 +6,7 @@ one batch or one stream at a time, so memory does not grow with the file.
 
 import codecs
 import csv
+import operator
 import os
 import re
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Q
+from django.db.models.constants import OnConflict
 from django.db.models.functions import Lower
 
 from keel.contacts.actions import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
@@ -486,63 +489,78 @@ def defuse(cell):
 
 # --- writing one batch ------------------------------------------------------------------------------------------
 
+UPDATABLE = ("first_name", "last_name", "phone", "company_name", "job_title", "lifecycle_stage", "custom_fields")
+
 
 def write_batch(company_id, rows, now, event_title, event_data):
     """Create or update the batch's contacts (matched by e-mail, case-insensitively), tag them, and add an
-    "imported" event per row. Call inside the batch's transaction. Returns (rows created, rows updated)."""
+    "imported" event per row. Call inside the batch's transaction. Returns (rows created, rows updated).
+
+    The rows go in with one multi-row statement per table (``executemany``) built from the models' metadata:
+    building thousands of model instances per batch would cost several times the database's own work.
+    """
     emails = list(dict.fromkeys(row.email for row in rows))
     contacts = {
-        contact.email.lower(): contact
-        for contact in Contact.objects.filter(company_id=company_id)
+        found["email"].lower(): found
+        for found in Contact.objects.filter(company_id=company_id)
         .alias(email_key=SearchKey("email"))
         .filter(email_key__in=emails)
+        .values("id", "email", *UPDATABLE)
     }
     new, changed, created_rows, updated_rows = [], {}, set(), 0
     for row in rows:
         contact = contacts.get(row.email)
         if contact is None:
-            contact = Contact(company_id=company_id, email=row.email, created_at=now, updated_at=now)
+            contact = {"id": None, "email": row.email, "company_id": company_id, "created_at": now}
             contacts[row.email] = contact
             new.append(contact)
             created_rows.add(id(row))
         else:
             updated_rows += 1
-        if _apply(contact, row) and contact.pk is not None:
-            contact.updated_at = now
-            changed[contact.pk] = contact
-    Contact.objects.bulk_create(new)
+        if _apply(contact, row) and contact["id"] is not None:
+            changed[contact["id"]] = contact
+    if new:
+        for contact in new:
+            contact["updated_at"] = now
+        insert_rows(Contact, new)
+        ids = dict(
+            Contact.objects.filter(company_id=company_id, email__in=[c["email"] for c in new]).values_list(
+                "email", "id"
+            )
+        )
+        for contact in new:
+            contact["id"] = ids[contact["email"]]
     if changed:
-        Contact.objects.bulk_update(
-            list(changed.values()),
-            ["first_name", "last_name", "phone", "company_name", "job_title", "lifecycle_stage", "custom_fields"]
-            + ["updated_at"],
-            batch_size=500,
-        )
+        for contact in changed.values():
+            contact["updated_at"] = now
+        update_rows(Contact, list(changed.values()), (*UPDATABLE, "updated_at"))
     _link_tags(company_id, rows, contacts)
-    ContactEvent.objects.bulk_create(
-        ContactEvent(
-            company_id=company_id,
-            contact_id=contacts[row.email].pk,
-            kind="imported",
-            title=event_title[:300],
-            data={**event_data, "line": row.line, "created": id(row) in created_rows},
-            occurred_at=now,
-        )
+    event_rows = [
+        {
+            "company_id": company_id,
+            "contact_id": contacts[row.email]["id"],
+            "kind": "imported",
+            "title": event_title[:300],
+            "data": {**event_data, "line": row.line, "created": id(row) in created_rows},
+            "occurred_at": now,
+        }
         for row in rows
-    )
+    ]
+    insert_rows(ContactEvent, event_rows)
     return len(created_rows), updated_rows
 
 
 def _apply(contact, row):
     changed = False
     for name, value in row.fields.items():
-        if getattr(contact, name) != value:
-            setattr(contact, name, value)
+        if contact.get(name) != value:
+            contact[name] = value
             changed = True
     if row.custom:
-        merged = {**(contact.custom_fields or {}), **row.custom}
-        if merged != contact.custom_fields:
-            contact.custom_fields = merged
+        current = contact.get("custom_fields") or {}
+        merged = {**current, **row.custom}
+        if merged != current or "custom_fields" not in contact:
+            contact["custom_fields"] = merged
             changed = True
     return changed
 
@@ -560,9 +578,12 @@ def _link_tags(company_id, rows, contacts):
     if missing:
         Tag.objects.bulk_create(missing, ignore_conflicts=True)
         tags = _tags_named(company_id, wanted)
-    links = {(contacts[row.email].pk, tags[name.lower()]) for row in rows for name in row.tags if name.lower() in tags}
-    ContactTag.objects.bulk_create(
-        [ContactTag(company_id=company_id, contact_id=contact_id, tag_id=tag_id) for contact_id, tag_id in links],
+    links = {
+        (contacts[row.email]["id"], tags[name.lower()]) for row in rows for name in row.tags if name.lower() in tags
+    }
+    insert_rows(
+        ContactTag,
+        [{"company_id": company_id, "contact_id": contact_id, "tag_id": tag_id} for contact_id, tag_id in links],
         ignore_conflicts=True,
     )
 
@@ -579,3 +600,70 @@ def _tags_named(company_id, wanted):
     ):
         found.setdefault(name.lower(), tag_id)
     return found
+
+
+# --- plain multi-row statements -----------------------------------------------------------------------------------
+
+
+def _writable_fields(model):
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _adapter(field, db):
+    """How a Python value becomes a database value for this column, or None when it needs no conversion (JSON
+    and datetimes depend on the backend). A batch writes one timestamp into every row: converted once."""
+    if isinstance(field, models.JSONField):
+        ops, encoder = db.ops, field.encoder
+        return lambda value: ops.adapt_json_value(value, encoder)
+    if isinstance(field, models.DateTimeField):
+        converted = {}
+
+        def adapt_datetime(value):
+            if value not in converted:
+                converted[value] = field.get_db_prep_save(value, db)
+            return converted[value]
+
+        return adapt_datetime
+    return None
+
+
+def insert_rows(model, rows, ignore_conflicts=False):
+    """INSERT the given dicts (by attname); columns a dict leaves out get the field's default."""
+    if not rows:
+        return
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: the proxy costs a lookup per attribute
+    fields = _writable_fields(model)
+    names = [f.attname for f in fields]
+    defaults = {f.attname: f.get_db_prep_save(f.get_default(), db) for f in fields}
+    converters = [(f.attname, adapt) for f in fields if (adapt := _adapter(f, db))]
+    pick = operator.itemgetter(*names)
+    values = []
+    for row in rows:
+        merged = {**defaults, **row}
+        for name, adapt in converters:
+            if name in row:
+                merged[name] = adapt(row[name])
+        values.append(pick(merged))
+    quote = db.ops.quote_name
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    sql = (
+        f"{db.ops.insert_statement(on_conflict=on_conflict)} {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
+        f"{db.ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if on_conflict else ''}"
+    )
+    with db.cursor() as cursor:
+        cursor.executemany(sql, values)
+
+
+def update_rows(model, rows, names):
+    """UPDATE the named fields of the given dicts (each with its ``id``)."""
+    fields = [model._meta.get_field(name) for name in names]
+    adapters = [_adapter(f, connection) or (lambda value: value) for f in fields]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"  # noqa: S608
+    values = [
+        [adapt(row.get(f.attname)) for f, adapt in zip(fields, adapters, strict=True)] + [row["id"]] for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
