@@ -3,13 +3,14 @@
 from datetime import datetime
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from ninja import Field, Query, Router, Schema, Status
 
 from keel.accounts.access import require_permission
 from keel.contacts import actions
 from keel.contacts.import_api import router as import_router
 from keel.contacts.models import Contact
-from keel.contacts.search import keyset_page, search_contacts, timeline_page
+from keel.contacts.search import search_page, timeline_page
 from keel.tenancy import tenant_get
 
 router = Router(tags=["contacts"])
@@ -120,10 +121,9 @@ def _get_contact(request, contact_id):
 
 @router.get("/contacts", response=ContactPage, summary="List contacts (keyset pages, optional search)")
 def list_contacts(request, filters: Query[ContactListQuery]):
-    contacts = search_contacts(Contact.objects.filter(company=request.company), filters.q)
-    page = keyset_page(
-        contacts.prefetch_related("tag_links__tag"), after=filters.after, limit=filters.limit, want_previous=False
-    )
+    contacts = Contact.objects.filter(company=request.company)
+    page = search_page(contacts, filters.q, after=filters.after, limit=filters.limit, want_previous=False)
+    prefetch_related_objects(page.items, "tag_links__tag")
     return {"items": [contact_json(c) for c in page.items], "next_after": page.next_after}
 
 

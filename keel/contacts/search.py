@@ -29,27 +29,77 @@ def fold(text):
     return text.strip().lower()
 
 
-def _starts_with(alias, prefix):
+SEARCH_WINDOW = 2000  # contacts scanned in id order before the search indexes are asked (see search_page)
+KEY_FIELDS = {"email": "email_key", "first_name": "first_key", "last_name": "last_key"}
+
+
+def _match_terms(query):
+    """What "starts with" means for a query: (field, prefix) pairs, any of which may match; a pair of pairs must
+    match together ("ann lee": first name "ann…" and last name "lee…")."""
+    terms = [(("email", query),)]
+    if "@" not in query:
+        terms += [(("first_name", query),), (("last_name", query),)]
+        first, _, rest = query.partition(" ")
+        if rest.strip():
+            terms.append((("first_name", first), ("last_name", rest.strip())))
+    return terms
+
+
+def _with_keys(queryset):
+    return queryset.alias(**{alias: SearchKey(field) for field, alias in KEY_FIELDS.items()})
+
+
+def _range(field, prefix):
     low, high = prefix_range(prefix)
-    return Q(**{f"{alias}__gte": low, f"{alias}__lt": high})
+    return Q(**{f"{KEY_FIELDS[field]}__gte": low, f"{KEY_FIELDS[field]}__lt": high})
+
+
+def _term_condition(term):
+    condition = Q()
+    for field, prefix in term:
+        condition &= _range(field, prefix)
+    return condition
+
+
+def _matching_ids(queryset, terms):
+    """``id IN (range UNION ALL range ...)``: each part is one range on a search index, so the cost follows the
+    number of matches, never the size of the company (an OR of the same ranges makes planners walk every row)."""
+    parts = [_with_keys(queryset).filter(_term_condition(term)).values("id") for term in terms]
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
 
 
 def search_contacts(queryset, query):
     """Contacts whose e-mail, first name or last name starts with ``query`` (case-insensitive); "ann lee" also
-    finds first name "Ann…" with last name "Lee…". Each condition is a range on one of the search indexes."""
+    finds first name "Ann…" with last name "Lee…"."""
     query = fold(query)[:MAX_QUERY_LENGTH]
     if not query:
         return queryset
-    queryset = queryset.alias(
-        email_key=SearchKey("email"), first_key=SearchKey("first_name"), last_key=SearchKey("last_name")
-    )
-    condition = _starts_with("email_key", query)
-    if "@" not in query:
-        condition |= _starts_with("first_key", query) | _starts_with("last_key", query)
-        first, _, rest = query.partition(" ")
-        if rest.strip():
-            condition |= _starts_with("first_key", first) & _starts_with("last_key", rest.strip())
-    return queryset.filter(condition)
+    return queryset.filter(id__in=_matching_ids(queryset, _match_terms(query)))
+
+
+def search_page(queryset, query, after=None, before=None, limit=50, want_previous=True):
+    """A keyset page of the contacts matching ``query``, fast for common and rare terms alike.
+
+    First the next SEARCH_WINDOW contacts in page order are checked directly: a common term finds its page there
+    after reading a few thousand index entries. Only when the window holds less than a page are the search
+    indexes asked, and then the term is rare enough for its matches to be few.
+    """
+    query = fold(query)[:MAX_QUERY_LENGTH]
+    if not query:
+        return keyset_page(queryset, after=after, before=before, limit=limit, want_previous=want_previous)
+    terms = _match_terms(query)
+    any_term = Q()
+    for term in terms:
+        any_term |= _term_condition(term)
+
+    def fetch(nearby, order, count):
+        window = nearby.order_by(order).values("id")[:SEARCH_WINDOW]
+        rows = list(_with_keys(queryset).filter(id__in=window).filter(any_term).order_by(order)[:count])
+        if len(rows) < count:
+            rows = list(nearby.filter(id__in=_matching_ids(queryset, terms)).order_by(order)[:count])
+        return rows
+
+    return keyset_page(queryset, after=after, before=before, limit=limit, want_previous=want_previous, fetch=fetch)
 
 
 @dataclass
@@ -59,20 +109,25 @@ class KeysetPage:
     prev_before: int | None  # pass as ?before= for the previous page
 
 
-def keyset_page(queryset, after=None, before=None, limit=50, want_previous=True):
+def _first_rows(nearby, order, count):
+    return list(nearby.order_by(order)[:count])
+
+
+def keyset_page(queryset, after=None, before=None, limit=50, want_previous=True, fetch=_first_rows):
     """One page of ``queryset`` in ascending id order: the ids after ``after`` or, going back, the ``limit`` ids
-    just before ``before``. Reads at most limit + 1 rows, plus one indexed existence check for the previous link."""
+    just before ``before``. One query reading at most limit + 1 rows. A page reached with ``after`` offers a
+    previous link without checking that one exists: it was reached from there."""
     if before is not None:
-        rows = list(queryset.filter(id__lt=before).order_by("-id")[: limit + 1])
+        rows = fetch(queryset.filter(id__lt=before), "-id", limit + 1)
         items = list(reversed(rows[:limit]))
         has_next, has_previous = bool(items), len(rows) > limit
         first_id = items[0].id if items else before
     else:
         rest = queryset if after is None else queryset.filter(id__gt=after)
-        rows = list(rest.order_by("id")[: limit + 1])
+        rows = fetch(rest, "id", limit + 1)
         items = rows[:limit]
         has_next = len(rows) > limit
-        has_previous = want_previous and after is not None and queryset.filter(id__lte=after).exists()
+        has_previous = want_previous and after is not None
         first_id = items[0].id if items else (after or 0) + 1
     return KeysetPage(
         items=items,

@@ -11,7 +11,7 @@ from keel.accounts.access import company_page
 from keel.contacts import actions
 from keel.contacts.forms import contact_fields_from_post, custom_fields_text, tag_names_from_text
 from keel.contacts.models import Attachment, Contact, ContactList, ContactTag, ListMembership, Note, Tag
-from keel.contacts.search import keyset_page, search_contacts, timeline_page
+from keel.contacts.search import search_page, timeline_page
 from keel.errors import InvalidInput, KeelError
 from keel.tenancy import tenant_get
 
@@ -29,9 +29,12 @@ def _int_param(request, name):
 @company_page()
 def contact_list(request):
     query = request.GET.get("q", "").strip()
-    contacts = search_contacts(Contact.objects.filter(company=request.company), query)
-    page = keyset_page(
-        contacts, after=_int_param(request, "after"), before=_int_param(request, "before"), limit=PAGE_SIZE
+    page = search_page(
+        Contact.objects.filter(company=request.company),
+        query,
+        after=_int_param(request, "after"),
+        before=_int_param(request, "before"),
+        limit=PAGE_SIZE,
     )
     return render(
         request,
