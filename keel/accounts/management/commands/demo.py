@@ -101,7 +101,7 @@ class Command(BaseCommand):
                 company=company,
                 name=DRAFT_CAMPAIGN,
                 subject="Join us: Getting started with Keel",
-                body="Hello {first_name},\n\nwe would love to see you at our autumn webinar.",
+                body="Hello,\n\nwe would love to see you at our autumn webinar.",
                 created_by=admin,
             )
             leads = self.contact_ids(company, 50, lifecycle_stage=Contact.Stage.LEAD)
@@ -119,7 +119,7 @@ class Command(BaseCommand):
                 company=company,
                 name=SENT_CAMPAIGN,
                 subject="Meet the new Keel",
-                body="Hello {first_name},\n\nour spring release is here.",
+                body="Hello,\n\nour spring release is here: faster search, smarter workflows.",
                 status=Campaign.Status.SENT,
                 created_by=admin,
                 created_at=sent_at - timedelta(days=2),
