@@ -496,7 +496,7 @@ def write_batch(company_id, rows, now, event_title, event_data):
     """Create or update the batch's contacts (matched by e-mail, case-insensitively), tag them, and add an
     "imported" event per row. Call inside the batch's transaction. Returns (rows created, rows updated).
 
-    The rows go in with one multi-row statement per table (``executemany``) built from the models' metadata:
+    The rows go in with multi-row INSERT statements built from the models' metadata:
     building thousands of model instances per batch would cost several times the database's own work.
     """
     emails = list(dict.fromkeys(row.email for row in rows))
@@ -646,13 +646,17 @@ def insert_rows(model, rows, ignore_conflicts=False):
         values.append(pick(merged))
     quote = db.ops.quote_name
     on_conflict = OnConflict.IGNORE if ignore_conflicts else None
-    sql = (
-        f"{db.ops.insert_statement(on_conflict=on_conflict)} {quote(model._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))})"
-        f"{db.ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if on_conflict else ''}"
-    )
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    per_statement = max(1, min(1000, 30000 // len(fields)))  # within every backend's limit on parameters
     with db.cursor() as cursor:
-        cursor.executemany(sql, values)
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            cursor.execute(
+                f"{db.ops.insert_statement(on_conflict=on_conflict)} {quote(model._meta.db_table)} "
+                f"({', '.join(quote(f.column) for f in fields)}) VALUES {', '.join([placeholders] * len(chunk))}"
+                f"{db.ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if on_conflict else ''}",
+                [value for row in chunk for value in row],
+            )
 
 
 def update_rows(model, rows, names):
