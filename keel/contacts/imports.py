@@ -262,8 +262,6 @@ def _import_batch(job, progress, cursor, batch):
         except importer.RowProblem as problem:
             problems.append(importer.report_row(rec.line, problem.reasons, rec.row))
     number = cursor["batch"] + 1
-    if problems:  # written before the batch commits; a rerun of the batch writes the very same part again
-        _write_report_part(params["folder"], number, problems)
     after = {
         **cursor,
         "offset": batch[-1].end_offset,
@@ -272,6 +270,12 @@ def _import_batch(job, progress, cursor, batch):
         "errors": cursor["errors"] + len(problems),
         "batch": number,
     }
+    if problems:
+        # Stored before the batch commits, under a name of this run's own; the cursor that commits with the batch
+        # lists it, so the report is made of the parts of committed batches only, whatever else was left behind.
+        part = _part_name(number, progress.attempt)
+        _write_report_part(params["folder"], part, problems)
+        after["parts"] = [*cursor.get("parts", []), part]
     requester = job.requested_by.email if job.requested_by_id and job.requested_by else ""
     event_data = {"job_id": job.pk, "file": params["filename"], **({"by": requester} if requester else {})}
     for attempt in range(3):
@@ -291,14 +295,14 @@ def _import_batch(job, progress, cursor, batch):
     raise AssertionError("unreachable")
 
 
-def _part_name(folder, number):
-    return f"{folder}/{PARTS_DIR}/{number:08d}.csv"
+def _part_name(number, attempt):
+    return f"{number:08d}-{attempt}.csv"
 
 
-def _write_report_part(folder, number, rows):
+def _write_report_part(folder, part, rows):
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
-    name = _part_name(folder, number)
+    name = f"{folder}/{PARTS_DIR}/{part}"
     if default_storage.exists(name):
         default_storage.delete(name)
     _save(name, ContentFile(buffer.getvalue().encode("utf-8")))
@@ -315,8 +319,10 @@ def finish_import(job, outcome, progress=None):
     """
     cursor = dict(job.cursor or {})
     folder = job.params.get("folder", "")
+    if progress is not None:
+        progress.step("Finishing")
     if cursor.get("errors") and not cursor.get("report_ready"):
-        _merge_report(job, folder)
+        _merge_report(job, folder, cursor.get("parts", []))
         cursor["report_ready"] = True
         _store_cursor(job, cursor, progress)
     _delete_folder(folder, keep=(REPORT_NAME,))
@@ -338,13 +344,10 @@ def _store_cursor(job, cursor, progress):
         DataJob.objects.filter(pk=job.pk).update(cursor=cursor)
 
 
-def _merge_report(job, folder):
-    """errors.csv = a header, then every batch's part in order (through a temporary file: memory stays flat)."""
+def _merge_report(job, folder, parts):
+    """errors.csv = a header, then the committed batches' parts in order (through a temporary file: memory stays
+    flat)."""
     parts_dir = f"{folder}/{PARTS_DIR}"
-    try:
-        parts = sorted(default_storage.listdir(parts_dir)[1])
-    except (FileNotFoundError, OSError):
-        parts = []
     header = io.StringIO()
     csv.writer(header).writerow(importer.report_header(job.params.get("header", [])))
     with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as merged:

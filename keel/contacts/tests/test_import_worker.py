@@ -13,8 +13,8 @@ from keel.contacts.models import Contact, ContactEvent
 from keel.jobs.models import DataJob
 from keel.testing import ApiClient, start_worker, stop_process, wait_for
 
-ROWS = 12000
-BATCH = 40  # small batches make the import slow enough to be interrupted half-way
+ROWS = 5000
+BATCH = 25  # small batches make the import slow enough to be interrupted half-way
 
 
 def big_csv():
@@ -67,7 +67,7 @@ def test_a_worker_killed_mid_import_is_resumed_by_a_new_worker_and_imports_every
 ):
     job = start_import(company)
     first = worker_env()
-    wait_for(lambda: rows_done(job) >= 20 * BATCH, timeout=120, what="the import to be under way")
+    wait_for(lambda: rows_done(job) >= 8 * BATCH, timeout=120, what="the import to be under way")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
 
@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_import_is_resumed_by_a_new_worker_and_imports_every
 def test_a_worker_asked_to_stop_hands_its_import_back_at_once(transactional_db, company, worker_env):
     job = start_import(company)
     first = worker_env()
-    wait_for(lambda: rows_done(job) >= 20 * BATCH, timeout=120, what="the import to be under way")
+    wait_for(lambda: rows_done(job) >= 8 * BATCH, timeout=120, what="the import to be under way")
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0  # it stopped after the batch it was in, without waiting for the end
     job.refresh_from_db()
