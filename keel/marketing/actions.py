@@ -96,6 +96,9 @@ def _ensure_accepts_recipients(campaign):
 
 def _add_recipient_batch(campaign, contact_ids):
     with transaction.atomic():
+        # Locks the campaign row: a Start racing with this batch waits, and a started campaign takes no more.
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        _ensure_accepts_recipients(locked)
         present = set(
             CampaignRecipient.objects.filter(campaign=campaign, contact_id__in=contact_ids).values_list(
                 "contact_id", flat=True
