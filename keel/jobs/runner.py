@@ -80,7 +80,8 @@ def create_job(company, kind, requested_by=None, params=None):
             # The job that held the slot ended between our insert and our look: the slot is free, try again.
     else:
         raise OperationInProgress("Another operation keeps starting and ending; try again in a moment.")
-    transaction.on_commit(lambda: enqueue(job.pk))
+    # robust: a failed enqueue must not fail the request that created the job; the reaper enqueues it again.
+    transaction.on_commit(lambda: enqueue(job.pk), robust=True)
     return job
 
 

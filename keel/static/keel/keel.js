@@ -37,6 +37,7 @@
           }
           if (!response.ok) throw { stop: false };
           var state = response.headers.get("X-Job-State");
+          if (response.redirected || !state) throw { stop: true }; // e.g. the session ended: keep the page as is
           return response.text().then(function (html) {
             return { state: state, html: html };
           });
