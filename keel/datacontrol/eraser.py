@@ -57,8 +57,6 @@ def remaining_rows(company_id, models):
 
 # A batch should hold the write lock for well under 100 ms, so that other tenants' writes never wait long.
 BATCH_TARGET_SECONDS = 0.05
-# How far above its configured size a batch may grow while batches stay fast (fewer commits, more throughput).
-MAX_GROWTH = 8
 
 
 # For the batch transaction only. A batch lost in a crash is simply deleted again on resume, so its commit need
@@ -77,8 +75,8 @@ def erase_rows(company_id, models, progress=None, batch_size=None, target_second
     transaction, so the stored progress always matches what was really deleted, and a cancelled or taken-over job
     rolls back the batch it was in rather than deleting behind the new owner's back.
 
-    ``batch_size`` (default ``KEEL_BATCH_SIZE``) is where each table starts; the size then follows the measured
-    duration of each batch towards ``target_seconds`` (``None`` keeps it fixed).
+    ``batch_size`` (default ``KEEL_BATCH_SIZE``) is the most rows one batch deletes; below it, the size follows the
+    measured duration of each batch so that it stays near ``target_seconds`` (``None`` keeps it fixed).
     """
     batch_size = int(batch_size or settings.KEEL_BATCH_SIZE)
     if batch_size < 1:
@@ -98,12 +96,12 @@ class BatchSizer:
 
     Deleting a row that other tables reference costs one foreign-key check per referencing table (PostgreSQL runs
     them at commit), so such tables start with proportionally smaller batches; then each batch's measured time
-    shrinks or grows the next one, between 1 row and MAX_GROWTH times the configured size.
+    shrinks or grows the next one, between 1 row and the configured size.
     """
 
     def __init__(self, model, batch_size, target_seconds):
         self.target = target_seconds
-        self.maximum = batch_size * MAX_GROWTH if target_seconds else batch_size
+        self.maximum = batch_size
         referencing = sum(1 for rel in model._meta.related_objects if rel.one_to_many or rel.one_to_one)
         self.size = max(1, batch_size // (1 + referencing)) if target_seconds else batch_size
 
