@@ -235,6 +235,12 @@ def inspect_upload(fileobj, size, filename, encoding="utf-8"):
 
 def _refuse_binary(head):
     stripped = head.lstrip().lower()
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileRefused(
+            "The file is saved as UTF-16 (“Unicode Text”), which Keel does not read. " + NOT_CSV_HINT,
+            field="file",
+            code="not_utf8",
+        )
     if head.startswith(BINARY_SIGNATURES) or b"\x00" in head:
         raise FileRefused(f"This is not a CSV file. {NOT_CSV_HINT}", field="file", code="not_csv")
     if stripped.startswith((b"<!doctype", b"<html", b"<?xml")):

@@ -220,6 +220,7 @@ def test_the_requester_is_notified_when_the_import_finished(api, company):
         (b"email\x00\x00\nx\n", "contacts.csv", "not_csv", "This is not a CSV file."),
         (b"<!DOCTYPE html><html></html>\n", "contacts.csv", "not_csv", "This is a web page or XML file"),
         (b"email,name\nx@y.z,Ren\xe9\n", "contacts.csv", "not_utf8", "The file is not UTF-8 encoded"),
+        ("email\nx@y.z\n".encode("utf-16"), "contacts.csv", "not_utf8", "The file is saved as UTF-16"),
     ],
 )
 def test_a_file_that_cannot_be_imported_is_refused_up_front(api, company, content, name, code, message):
