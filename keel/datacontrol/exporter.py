@@ -270,6 +270,7 @@ class Snapshot:
         self.connection = type(default)(dict(default.settings_dict), alias="default")
         self.vendor = self.connection.vendor
         self.cursor = None
+        self._cursors = 0
 
     def __enter__(self):
         self.connection.ensure_connection()
@@ -294,14 +295,36 @@ class Snapshot:
         self.cursor.execute(sql, params)
         return self.cursor.fetchall()
 
+    def stream(self, sql, params, batch_size):
+        """The rows of one statement, ``batch_size`` at a time, without holding them all in memory.
+
+        One statement per table, read through a server-side cursor on PostgreSQL (SQLite steps its cursor
+        lazily anyway): the plan is chosen once, so it can never turn quadratic the way per-batch keyset queries
+        did when statistics were stale after a bulk import (a bitmap scan and sort of every remaining row for
+        each batch).
+        """
+        if self.vendor == "postgresql":
+            self._cursors += 1
+            cursor = self.connection.connection.cursor(name=f"keel_export_{self._cursors}")
+        else:
+            cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(sql if self.vendor == "postgresql" else sql.replace("%s", "?"), params)
+            while rows := cursor.fetchmany(batch_size):
+                yield rows
+        finally:
+            cursor.close()
+
     def select_expression(self, column):
         """SQL that returns the column already formatted for the CSV, so that most rows need no Python work."""
         col = self.quote(column.field.column)
         postgres = self.vendor == "postgresql"
         if column.type == "datetime":
+            # Both give 'YYYY-MM-DDTHH:MM:SS[.ffffff]Z' (SQLite holds Django's UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]');
+            # a cast and a replace cost a fraction of to_char() on PostgreSQL.
             if postgres:
-                return f"to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-            return f"replace({col}, ' ', 'T') || 'Z'"  # Django stores UTC as 'YYYY-MM-DD HH:MM:SS[.ffffff]'
+                return f"replace(({col} AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z'"
+            return f"replace({col}, ' ', 'T') || 'Z'"
         if column.type == "boolean":
             if postgres:
                 return f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END"
@@ -425,22 +448,14 @@ class _ArchiveWriter:
         return self.snapshot.fetchall(sql, [self.company.pk])[0][0]
 
     def _batches(self, model, selected, where_column):
-        """Rows of the company in primary-key order, ``batch_size`` at a time (keyset: index seeks, no OFFSET)."""
+        """Rows of the company in primary-key order, ``batch_size`` at a time (the (company, id) index gives
+        them in that order without sorting)."""
         snapshot = self.snapshot
-        pk = snapshot.quote(model._meta.pk.column)
         sql = (
             f"SELECT {', '.join(selected)} FROM {snapshot.quote(model._meta.db_table)} "  # noqa: S608
-            f"WHERE {snapshot.quote(where_column)} = %s AND {pk} > %s ORDER BY {pk} LIMIT %s"
+            f"WHERE {snapshot.quote(where_column)} = %s ORDER BY {snapshot.quote(model._meta.pk.column)}"
         )
-        last = -(2**63)
-        while True:
-            rows = snapshot.fetchall(sql, [self.company.pk, last, self.batch_size])
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield rows
-            if len(rows) < self.batch_size:
-                return
+        return snapshot.stream(sql, [self.company.pk], self.batch_size)
 
     def _write_table(self, model, entity, where_column, counts):
         cols = columns(model)
