@@ -415,6 +415,7 @@ class _ArchiveWriter:
         self.progress = progress or _NoProgress()
         self.batch_size = max(1, int(batch_size or settings.KEEL_BATCH_SIZE))
         self.files = []
+        self.done = 0
         self.models = models_for_scope(self.scope)
 
     def write(self):
@@ -431,7 +432,7 @@ class _ArchiveWriter:
             with_files = [m for m in self.models if file_columns(m)]
             self.progress.set_total(1 + sum(counts.values()) + sum(counts[m] for m in with_files))
             Company = apps.get_model("accounts", "Company")
-            self._write_table(Company, "company", "id", counts=1)
+            self._write_table(Company, "company", "id", expected_rows=1)
             for model in self.models:
                 self._write_table(model, graph.entity_name(model), "company_id", counts[model])
             if with_files:
@@ -441,6 +442,15 @@ class _ArchiveWriter:
             archive.writestr("README.txt", readme(manifest))
         self.output.flush()
         return WrittenArchive(manifest=manifest, sha256=self.output.sha256.hexdigest(), size=self.output.size)
+
+    def _advance(self, rows):
+        """Report rows done. A job restarted after a crash writes everything again: ``set_done`` (when the progress
+        offers it) keeps its bar where the previous attempt left it until this attempt gets further."""
+        self.done += rows
+        if hasattr(self.progress, "set_done"):
+            self.progress.set_done(self.done)
+        else:
+            self.progress.advance(rows)
 
     def _count(self, model):
         table = self.snapshot.quote(model._meta.db_table)
@@ -457,7 +467,7 @@ class _ArchiveWriter:
         )
         return snapshot.stream(sql, [self.company.pk], self.batch_size)
 
-    def _write_table(self, model, entity, where_column, counts):
+    def _write_table(self, model, entity, where_column, expected_rows):
         cols = columns(model)
         selected = [self.snapshot.select_expression(c) for c in cols]
         convert = self._row_converter(entity, cols)
@@ -473,8 +483,12 @@ class _ArchiveWriter:
                 writer.writerows(map(convert, rows) if convert else rows)
                 self._flush(buffer, entry, digest)
                 rows_written += len(rows)
-                self.progress.advance(len(rows))
+                self._advance(len(rows))
                 self.progress.checkpoint()
+        if rows_written != expected_rows:
+            # Both numbers come from the same snapshot; if they differ, the archive would not be one consistent
+            # picture, so it must not be published.
+            raise RuntimeError(f"{path}: counted {expected_rows} rows but read {rows_written} in the same snapshot")
         self.files.append(
             {
                 "path": path,
@@ -535,7 +549,7 @@ class _ArchiveWriter:
                         for stored_name in filter(None, stored_names):
                             writer.writerow(self._copy_file(entity, row_id, stored_name))
                             rows_in_index += 1
-                    self.progress.advance(len(rows))
+                    self._advance(len(rows))
                     self.progress.checkpoint()
             index.seek(0)
             digest = hashlib.sha256()
@@ -597,8 +611,9 @@ def _describe(model):
 def write_archive(company, scope, fileobj, progress=None, batch_size=None):
     """Write the export archive of ``company`` for ``scope`` (list of SCOPES names, None = all) into ``fileobj``.
 
-    ``fileobj`` is any binary file open for writing; nothing is seeked. ``progress`` is optional and may offer
-    ``set_total(n)``, ``advance(n)``, ``step(text)`` and ``checkpoint()`` (keel.jobs.progress.Progress does).
+    ``fileobj`` is any binary file open for writing; nothing is seeked. ``progress`` is optional and offers
+    ``set_total(n)``, ``set_done(n)`` or ``advance(n)``, ``step(text)`` and ``checkpoint()`` (as
+    keel.jobs.progress.Progress does); ``checkpoint()`` may raise to stop the export.
     Returns a WrittenArchive: the manifest, and the SHA-256 and size of the bytes written.
     """
     return _ArchiveWriter(company, scope, fileobj, progress, batch_size).write()

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from keel.accounts.access import require_company_admin
@@ -337,7 +338,14 @@ def run_export(job, progress):
 
 
 def _result(archive):
-    return {"archive_id": archive.pk, "size": archive.size, "sha256": archive.sha256, "rows": archive.row_counts}
+    rows = sum(archive.row_counts.values())
+    return {
+        "archive_id": archive.pk,
+        "size": archive.size,
+        "sha256": archive.sha256,
+        "rows": archive.row_counts,
+        "summary": f"The archive is ready: {filesizeformat(archive.size)}, {rows:,} rows.",
+    }
 
 
 def _notify_ready(archive):

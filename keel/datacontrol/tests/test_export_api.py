@@ -170,6 +170,7 @@ def test_export_runs_to_a_downloadable_checksummed_archive(api, company, setting
     expected_expiry = archive.finished_at + timedelta(hours=settings.KEEL_EXPORT_TTL_HOURS)
     assert archive.expires_at == expected_expiry
     assert archive.file_path.startswith(f"companies/{company.pk}/exports/")
+    assert archive.job.result["summary"].startswith("The archive is ready:")
 
     response = api.get(body["download_url"])
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
