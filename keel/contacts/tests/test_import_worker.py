@@ -3,7 +3,6 @@ or stopped gracefully and handed straight back to the queue. Every row ends up i
 
 import os
 import signal
-import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
