@@ -1,0 +1,453 @@
+"""Delete all CRM records: who may, what it says, what it deletes and keeps, and what it locks meanwhile."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from keel.accounts.models import Notice, Role
+from keel.audit.models import AuditEvent
+from keel.contacts.actions import do_create_contact
+from keel.contacts.models import Attachment, Contact, ContactList, Tag
+from keel.datacontrol import crm_deletion, eraser, graph
+from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT, do_start_crm_deletion
+from keel.datacontrol.tests.test_eraser import dump, make_crm_data, non_crm_models
+from keel.errors import Conflict, Forbidden
+from keel.jobs.models import DataJob
+from keel.jobs.progress import Progress
+from keel.jobs.runner import claim, reap_stale_jobs, run_job
+from keel.marketing.models import Campaign, Workflow
+from keel.testing import ApiClient, grant, make_company, make_user, run_queued_jobs
+
+PAGE = "/settings/data/crm-deletion/"
+COUNTS = "/settings/data/crm-deletion/counts/"
+BUTTON = "Delete all CRM Records"
+# Tables a deletion adds rows to (its job, its audit events, the requester's notice): compared by their old rows.
+BOOKKEEPING = {"jobs.DataJob", "audit.AuditEvent", "accounts.Notice"}
+
+
+def allow(company):
+    return grant(company, crm_deletion.PERMISSION)
+
+
+def logged_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def crm_left(company):
+    return eraser.remaining_rows(company.pk, graph.crm_models())
+
+
+def kept_tables():
+    return [m for m in non_crm_models() if graph.label(m) not in BOOKKEEPING]
+
+
+def old_rows_unchanged(before, after):
+    return all(after[label][: len(rows)] == rows for label, rows in before.items() if label in BOOKKEEPING)
+
+
+@pytest.fixture
+def acme(company):
+    make_crm_data(company)
+    allow(company)
+    company.admin.role.refresh_from_db()  # the ``admin`` fixture is this same user object
+    return company
+
+
+# --- who sees the button, and the 403 behind it ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role_kind", ["admin", "manager", "member"])
+@pytest.mark.parametrize("permitted", [True, False])
+def test_button_and_server_checks_for_each_role_and_permission(company, role_kind, permitted):
+    user = company.admin if role_kind == "admin" else make_user(company, role_kind)
+    role = Role.objects.get(company=company, kind=role_kind)
+    # Set directly: the roles page refuses this permission for other roles; the server must refuse it anyway.
+    others = set(role.permissions) - {crm_deletion.PERMISSION}
+    role.permissions = sorted(others | {crm_deletion.PERMISSION}) if permitted else sorted(others)
+    role.save()
+    allowed = role_kind == "admin" and permitted
+    client = logged_in(user)
+
+    contacts_page = client.get("/contacts/").content.decode()
+    assert (BUTTON in contacts_page) is allowed
+    assert ('id="crm-deletion-dialog"' in contacts_page) is allowed
+    assert client.get(PAGE).status_code == (200 if allowed else 403)
+    assert client.get(COUNTS).status_code == (200 if allowed else 403)
+    refused = client.post(PAGE)
+    api = ApiClient(user).post("crm/delete-all", {"confirm": True})
+    if allowed:
+        assert refused.status_code == 302 and api.status_code == 409  # the page's deletion runs: the API's waits
+    else:
+        assert refused.status_code == 403
+        assert api.status_code == 403 and api.json()["error"]["code"] == "permission_denied"
+        assert not DataJob.objects.filter(kind=DataJob.Kind.CRM_DELETION).exists()
+        with pytest.raises(Forbidden):
+            do_start_crm_deletion(user)
+
+
+def test_an_anonymous_visitor_is_sent_to_log_in(client):
+    assert client.get(PAGE).url.startswith("/login/")
+    assert client.post(PAGE).url.startswith("/login/")
+
+
+# --- what the confirmation says ---------------------------------------------------------------------------------
+
+
+def test_dialog_on_the_contacts_page_has_the_exact_text_yes_no_and_the_export_link(acme, admin_client):
+    page = admin_client.get("/contacts/").content.decode()
+    dialog = page[page.index('<dialog id="crm-deletion-dialog"') : page.index("</dialog>")]
+    assert CONFIRMATION_TEXT in dialog
+    assert CONFIRMATION_TEXT == (
+        "All CRM records, their data and history will be permanently deleted. If you need this data, please export "
+        "it before continuing. Are you sure?"
+    )
+    assert '<button type="submit" class="danger" name="confirm" value="yes">Yes</button>' in dialog
+    assert ">No</button>" in dialog
+    assert 'href="/settings/data/export/"' in dialog
+    assert f'data-crm-deletion-counts="{COUNTS}"' in dialog  # loaded when the dialog opens
+    assert f'action="{PAGE}"' in dialog
+
+
+def test_the_counts_the_dialog_loads_are_the_companys_own(acme, other_company, admin_client):
+    make_crm_data(other_company, contacts=9)
+    counts = admin_client.get(COUNTS).content.decode()
+    assert '<strong class="count-contacts">6</strong> contacts' in counts
+    assert '<strong class="count-history-events">18</strong> history events' in counts
+    # notes, tags, list memberships, campaign recipients, workflow enrollments: 6 each; 3 attachments
+    assert '<strong class="count-other-records">33</strong> other contact records' in counts
+
+
+def test_confirmation_page_without_javascript_has_the_same_text_counts_and_choices(acme, admin_client):
+    response = admin_client.get(PAGE)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert CONFIRMATION_TEXT in page
+    assert '<strong class="count-contacts">6</strong>' in page
+    assert '<strong class="count-history-events">18</strong>' in page
+    assert '<strong class="count-other-records">33</strong>' in page
+    assert 'href="/settings/data/export/"' in page
+    assert ">Yes</button>" in page and '<a class="button secondary" href="/contacts/">No</a>' in page
+    assert "This action cannot be undone" in page
+    assert not DataJob.objects.exists()  # looking changes nothing
+
+
+def test_the_contacts_page_links_the_button_to_the_confirmation_page_for_browsers_without_javascript(
+    acme, admin_client
+):
+    page = admin_client.get("/contacts/").content.decode()
+    assert f'<a class="button danger" id="crm-delete-all" href="{PAGE}" data-dialog-open="crm-deletion-dialog">' in page
+
+
+# --- the whole flow through the pages --------------------------------------------------------------------------
+
+
+def test_yes_starts_the_job_which_deletes_every_crm_record_and_keeps_the_rest(acme, other_company, admin):
+    make_crm_data(other_company)
+    client = logged_in(admin)
+    other_before = dump(other_company)
+    kept_before = dump(acme, kept_tables())
+    bookkeeping_before = dump(acme)
+
+    response = client.post(PAGE)
+    assert response.status_code == 302 and response.url == "/contacts/"
+    job = DataJob.objects.get(company=acme, kind=DataJob.Kind.CRM_DELETION)
+    assert job.state == DataJob.State.QUEUED and job.requested_by == admin
+    [finished] = run_queued_jobs()
+
+    assert finished.state == DataJob.State.SUCCEEDED and finished.percent == 100
+    assert crm_left(acme) == {}
+    assert dump(other_company) == other_before
+    assert dump(acme, kept_tables()) == kept_before
+    assert old_rows_unchanged(bookkeeping_before, dump(acme))
+    assert Campaign.objects.filter(company=acme).count() == 1 and Workflow.objects.filter(company=acme).count() == 1
+    assert Tag.objects.filter(company=acme).count() == 1 and ContactList.objects.filter(company=acme).count() == 1
+    assert finished.result["deleted"] == {
+        "workflow_enrollments": 6,
+        "campaign_recipients": 6,
+        "notes": 6,
+        "attachments": 3,
+        "list_memberships": 6,
+        "contact_tags": 6,
+        "contact_events": 18,
+        "contacts": 6,
+    }
+    assert finished.result["summary"] == "Deleted 6 contacts, 18 history events and 33 other contact records."
+    assert finished.progress_total == 57 + 3  # rows and attachment files, counted at the start
+    assert finished.progress_done == finished.progress_total
+
+
+def test_attachment_files_are_gone_from_storage_and_the_other_companys_stay(acme, other_company, admin):
+    make_crm_data(other_company)
+    default_storage.save(f"companies/{acme.pk}/exports/kept.zip", SimpleUploadedFile("kept.zip", b"zip"))
+    acme_files = [a.file.name for a in Attachment.objects.filter(company=acme)]
+    other_files = eraser.remaining_files(other_company.pk)
+    assert len(acme_files) == 3 and all(default_storage.exists(name) for name in acme_files)
+
+    job = do_start_crm_deletion(admin)
+    run_queued_jobs()
+
+    assert not any(default_storage.exists(name) for name in acme_files)
+    assert eraser.remaining_files(acme.pk) == [f"companies/{acme.pk}/exports/kept.zip"]  # exports are kept
+    assert eraser.remaining_files(other_company.pk) == other_files
+    job.refresh_from_db()
+    assert job.result["files_deleted"] == 3
+
+
+def test_the_audit_log_records_who_deleted_what_and_the_requester_is_told(acme, admin):
+    job = do_start_crm_deletion(admin)
+    run_queued_jobs()
+
+    [started] = AuditEvent.objects.filter(company=acme, action="crm.deletion_started")
+    [deleted] = AuditEvent.objects.filter(company=acme, action="crm.deleted_all")
+    assert started.actor == admin and deleted.actor == admin
+    assert deleted.target_type == "datajob" and deleted.target_id == str(job.pk)
+    assert deleted.metadata["deleted"]["contacts"] == 6 and deleted.metadata["deleted"]["contact_events"] == 18
+    assert deleted.metadata["files_deleted"] == 3
+    [notice] = Notice.objects.filter(user=admin)
+    assert notice.message.startswith("All CRM records have been deleted: 6 contacts, 18 history events")
+    assert notice.link == "/contacts/"
+    [email] = [m for m in mail.outbox if m.to == [admin.email]]
+    assert email.subject == "All CRM records have been deleted"
+
+
+def test_contacts_page_shows_the_running_banner_to_everyone_then_the_result_once(acme, admin, member):
+    job = do_start_crm_deletion(admin)
+    member_client = logged_in(member)
+    admin_client = logged_in(admin)
+
+    for client in (member_client, admin_client):
+        page = client.get("/contacts/").content.decode()
+        assert "All CRM records are being deleted" in page
+        assert f'data-job-progress="/jobs/{job.pk}/progress/"' in page  # the status bar, updating itself
+        assert BUTTON not in page  # no second deletion while one runs
+    assert "Imports are not possible while all CRM records are being deleted." in page  # the admin may import
+    assert member_client.get(f"/jobs/{job.pk}/progress/").status_code == 200
+
+    run_queued_jobs()
+    first = member_client.get("/contacts/").content.decode()
+    assert "All CRM records have been deleted." in first
+    assert "Deleted 6 contacts, 18 history events and 33 other contact records." in first
+    assert "100 %" in first
+    assert "All CRM records are being deleted" not in first
+    again = member_client.get("/contacts/").content.decode()
+    assert "All CRM records have been deleted." not in again  # said once
+    assert "No contacts here." in again
+    assert BUTTON in admin_client.get("/contacts/").content.decode()
+
+
+def test_an_old_result_is_not_announced(acme, admin, member):
+    job = do_start_crm_deletion(admin)
+    run_queued_jobs()
+    DataJob.objects.filter(pk=job.pk).update(finished_at=job.created_at - timedelta(days=8))
+    assert "All CRM records have been deleted." not in logged_in(member).get("/contacts/").content.decode()
+
+
+# --- what is refused while it runs, and accepted after -----------------------------------------------------------
+
+
+CSV = "Email,First Name\nnew@example.com,New\n"
+
+
+def import_csv(api):
+    return api.upload("imports", {"file": SimpleUploadedFile("people.csv", CSV.encode(), content_type="text/csv")})
+
+
+def test_imports_and_contact_writes_are_refused_during_the_deletion_and_accepted_after(acme, admin, api):
+    job = do_start_crm_deletion(admin)
+    contact = Contact.objects.filter(company=acme).first()
+
+    response = import_csv(api)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "crm_deletion_in_progress"
+    response = api.post("contacts", {"email": "late@example.com"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "crm_deletion_in_progress"
+    response = api.patch(f"contacts/{contact.pk}", {"first_name": "Changed"})
+    assert response.status_code == 409
+    response = api.post(f"contacts/{contact.pk}/events", {"kind": "call", "title": "Called"})
+    assert response.status_code == 409
+    with pytest.raises(Conflict) as refused:
+        do_create_contact(acme, admin, {"email": "late@example.com"})
+    assert refused.value.code == "crm_deletion_in_progress"
+    page = logged_in(admin).post("/contacts/new/", {"email": "late@example.com"}, follow=True)
+    assert "All CRM records are being deleted" in page.content.decode()
+    assert not Contact.objects.filter(email="late@example.com").exists()
+
+    run_queued_jobs()
+    job.refresh_from_db()
+    assert job.state == DataJob.State.SUCCEEDED and crm_left(acme) == {}
+
+    assert api.post("contacts", {"email": "after@example.com"}).status_code == 201
+    response = import_csv(api)
+    assert response.status_code == 202, response.content
+    [imported] = run_queued_jobs()
+    assert imported.state == DataJob.State.SUCCEEDED
+    assert Contact.objects.filter(company=acme, email="new@example.com").exists()
+
+
+def test_the_deletion_cannot_start_while_an_import_is_active(acme, admin, api):
+    assert import_csv(api).status_code == 202
+    with pytest.raises(Conflict) as refused:
+        do_start_crm_deletion(admin)
+    assert refused.value.code == "operation_in_progress"
+    response = api.post("crm/delete-all", {"confirm": True})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "operation_in_progress"
+    page = logged_in(admin).post(PAGE)
+    assert page.status_code == 409 and "Another operation is in progress" in page.content.decode()
+    assert not DataJob.objects.filter(kind=DataJob.Kind.CRM_DELETION).exists()
+
+
+def test_the_deletion_cannot_start_while_a_campaign_is_sending(acme, admin, api):
+    Campaign.objects.filter(company=acme).update(status=Campaign.Status.SENDING)
+    response = api.post("crm/delete-all", {"confirm": True})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "campaign_sending" and "“Spring” is being sent" in error["message"]
+    assert not DataJob.objects.filter(kind=DataJob.Kind.CRM_DELETION).exists()  # the job was rolled back
+    assert not AuditEvent.objects.filter(action="crm.deletion_started").exists()
+
+    Campaign.objects.filter(company=acme).update(status=Campaign.Status.SENT)
+    assert api.post("crm/delete-all", {"confirm": True}).status_code == 202
+
+
+def test_a_second_start_is_refused_while_one_runs(acme, admin, api):
+    do_start_crm_deletion(admin)
+    response = api.post("crm/delete-all", {"confirm": True})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "crm_deletion_in_progress"
+    assert DataJob.objects.filter(kind=DataJob.Kind.CRM_DELETION).count() == 1
+
+
+# --- API ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [{}, {"confirm": False}, None])
+def test_api_without_confirm_true_is_refused_with_422(acme, api, body):
+    response = api.post("crm/delete-all", body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] in ("confirmation_required", "invalid_input")
+    assert not DataJob.objects.exists()
+
+
+def test_api_confirm_must_be_a_real_boolean(acme, api):
+    response = api.post("crm/delete-all", {"confirm": "yes"})
+    assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "confirm"
+    assert not DataJob.objects.exists()
+
+
+def test_api_starts_the_job_and_answers_with_the_jobs_shape(acme, api):
+    assert api.get("crm/deletion").status_code == 404
+    response = api.post("crm/delete-all", {"confirm": True})
+    assert response.status_code == 202
+    job = response.json()["job"]
+    assert job["kind"] == "crm_deletion" and job["state"] == "queued"
+    assert api.get(f"jobs/{job['id']}").json() == job
+    assert api.get("crm/deletion").json() == {"job": job}
+
+    run_queued_jobs()
+    latest = api.get("crm/deletion").json()["job"]
+    assert latest["state"] == "succeeded" and latest["progress"]["percent"] == 100
+    assert latest["result"]["deleted"]["contacts"] == 6
+
+
+def test_api_of_another_company_sees_nothing_of_it(acme, api, other_api):
+    job = api.post("crm/delete-all", {"confirm": True}).json()["job"]
+    assert other_api.get("crm/deletion").status_code == 404
+    assert other_api.get(f"jobs/{job['id']}").status_code == 404
+    assert logged_in(other_api.user).get(f"/jobs/{job['id']}/progress/").status_code == 404
+
+
+def test_api_a_member_may_follow_the_deletion_but_not_start_one(acme, api, member_api):
+    assert member_api.post("crm/delete-all", {"confirm": True}).status_code == 403
+    api.post("crm/delete-all", {"confirm": True})
+    assert member_api.get("crm/deletion").status_code == 200
+
+
+# --- resumable: a crash at any point -------------------------------------------------------------------------------
+
+
+class CrashingProgress(Progress):
+    """The real progress reporter of a run that dies (as a SIGKILL would) inside its n-th batch."""
+
+    def __init__(self, job, crash_in_batch):
+        super().__init__(job, heartbeat=False)
+        self.crash_in_batch = crash_in_batch
+        self.batches = 0
+
+    def checkpoint(self):
+        super().checkpoint()
+        self.batches += 1
+        if self.batches == self.crash_in_batch:
+            raise SystemExit("killed")
+
+
+@pytest.mark.parametrize("crash_in_batch", [1, 4, 12])
+def test_a_run_killed_mid_way_is_resumed_with_the_same_total_and_finishes_once(acme, admin, settings, crash_in_batch):
+    settings.KEEL_BATCH_SIZE = 3
+    job = do_start_crm_deletion(admin)
+    running = claim(job.pk)
+    with pytest.raises(SystemExit):
+        crm_deletion.run_crm_deletion(running, CrashingProgress(running, crash_in_batch))
+    first = DataJob.objects.get(pk=job.pk)
+    assert first.progress_total == 60 and first.state == DataJob.State.RUNNING
+    assert crm_left(acme)  # half done, and still locked:
+    with pytest.raises(Conflict):
+        do_create_contact(acme, admin, {"email": "late@example.com"})
+
+    DataJob.objects.filter(pk=job.pk).update(heartbeat_at=first.heartbeat_at - timedelta(hours=1))
+    assert reap_stale_jobs() == [job.pk]
+    resumed = run_job(job.pk)
+
+    assert resumed.state == DataJob.State.SUCCEEDED and resumed.attempts == 2
+    assert resumed.progress_total == 60 and resumed.progress_done == 60
+    assert resumed.result["deleted"]["contact_events"] == 18 and resumed.result["files_deleted"] == 3
+    assert crm_left(acme) == {} and eraser.remaining_files(acme.pk) == []
+    assert AuditEvent.objects.filter(action="crm.deleted_all").count() == 1
+
+
+def test_a_run_killed_after_it_finished_its_work_neither_audits_nor_notifies_twice(acme, admin):
+    job = do_start_crm_deletion(admin)
+    running = claim(job.pk)
+    crm_deletion.run_crm_deletion(running, Progress(running, heartbeat=False))  # killed before being marked done
+    DataJob.objects.filter(pk=job.pk).update(heartbeat_at=running.heartbeat_at - timedelta(hours=1))
+    reap_stale_jobs()
+    finished = run_job(job.pk)
+    assert finished.state == DataJob.State.SUCCEEDED
+    assert finished.result["deleted"]["contacts"] == 6  # the counts planned at the start, not what the rerun found
+    assert AuditEvent.objects.filter(action="crm.deleted_all").count() == 1
+    assert Notice.objects.filter(user=admin).count() == 1
+
+
+def test_a_deletion_that_fails_for_good_tells_the_requester_and_unlocks(acme, admin, settings):
+    job = do_start_crm_deletion(admin)
+    DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.RUNNING, attempts=settings.KEEL_JOB_MAX_ATTEMPTS)
+    DataJob.objects.filter(pk=job.pk).update(heartbeat_at=job.created_at - timedelta(hours=1))
+    reap_stale_jobs()
+    job.refresh_from_db()
+    assert job.state == DataJob.State.FAILED
+    assert AuditEvent.objects.filter(action="crm.deletion_failed", target_id=str(job.pk)).exists()
+    assert Notice.objects.get(user=admin).message.startswith("The deletion of all CRM records stopped")
+    page = logged_in(admin).get("/contacts/").content.decode()
+    assert "The deletion of all CRM records did not finish." in page
+    assert BUTTON in page
+    do_create_contact(acme, admin, {"email": "writable@example.com"})  # nothing is locked any more
+
+
+def test_a_company_without_crm_records_is_deleted_in_no_time(company, admin):
+    allow(company)
+    admin.role.refresh_from_db()
+    job = do_start_crm_deletion(admin)
+    [finished] = run_queued_jobs()
+    assert finished.pk == job.pk and finished.state == DataJob.State.SUCCEEDED
+    assert finished.result["summary"] == "Deleted 0 contacts, 0 history events and 0 other contact records."
+
+
+def test_a_contact_of_another_company_named_like_one_of_ours_is_untouched(acme, admin):
+    other = make_company("Initech")
+    make_crm_data(other, contacts=2, files=False)
+    do_start_crm_deletion(admin)
+    run_queued_jobs()
+    assert Contact.objects.filter(company=other).count() == 2
