@@ -565,7 +565,11 @@ class _ArchiveWriter:
                 "rows": rows_in_index,
                 "sha256": digest.hexdigest(),
                 "columns": [
-                    {"name": name, "type": "integer" if name in ("row_id", "size") else "string"}
+                    {
+                        "name": name,
+                        "type": "integer" if name in ("row_id", "size") else "string",
+                        "nullable": name == "size",  # empty when the file was missing
+                    }
                     for name in index_columns
                 ],
                 "description": "Every stored file of the exported rows: where it is in this archive, its size and "
