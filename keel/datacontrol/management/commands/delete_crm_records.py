@@ -28,6 +28,7 @@ class Command(BaseCommand):
         "a progress bar. Run it again while a deletion is unfinished to follow (or resume) that deletion."
     )
     stealth_options = ("stdin",)
+    _last_line = None
 
     def add_arguments(self, parser):
         parser.add_argument("--company", required=True, help="the company's slug")
@@ -81,24 +82,27 @@ class Command(BaseCommand):
         finally:
             stop.set()
             drawer.join()
+        self.draw(job)
+        if self.stderr.isatty():
+            self.stderr.write("")
         return job
 
     def draw_until(self, job_pk, stop):
-        last = None
+        """Redraw the bar while the job runs (own connection); the final state is drawn by the caller."""
         try:
-            while True:
-                finished = stop.wait(0.3)
-                job = DataJob.objects.get(pk=job_pk)
-                step = job.step or job.get_state_display()
-                line = f"[{'#' * (job.percent * BAR_WIDTH // 100):<{BAR_WIDTH}}] {job.percent:3d} %  {step[:60]}"
-                if line != last:
-                    tty = self.stderr.isatty()
-                    self.stderr.write(("\r" if tty else "") + line.ljust(80), ending="" if tty else "\n")
-                    self.stderr.flush()
-                    last = line
-                if finished:
-                    if self.stderr.isatty():
-                        self.stderr.write("")
-                    return
+            while not stop.wait(0.3):
+                job = DataJob.objects.filter(pk=job_pk).first()
+                if job is not None:
+                    self.draw(job)
         finally:
             connection.close()
+
+    def draw(self, job):
+        step = job.step or job.get_state_display()
+        line = f"[{'#' * (job.percent * BAR_WIDTH // 100):<{BAR_WIDTH}}] {job.percent:3d} %  {step[:60]}"
+        if line == self._last_line:
+            return
+        tty = self.stderr.isatty()
+        self.stderr.write(("\r" if tty else "") + line.ljust(80), ending="" if tty else "\n")
+        self.stderr.flush()
+        self._last_line = line
