@@ -128,8 +128,8 @@ USE_TZ = True
 FILES_DIR = os.environ.get("KEEL_FILES_DIR", str(DATA_DIR / "files"))
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "keel" / "static"]
 # keel/static is the project's own folder, not an app's: the finders (and WhiteNoise through them) need it named.
+STATICFILES_DIRS = [BASE_DIR / "keel" / "static"]
 STORAGES = {
     # Stored files (attachments, export archives) live under companies/<company id>/ so that one prefix holds
     # everything of a company. S3-compatible storage is configured by swapping this backend (django-storages).
