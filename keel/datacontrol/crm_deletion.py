@@ -76,6 +76,12 @@ def summarize(counts):
     return {"contacts": contacts, "history_events": events, "other_records": sum(counts.values()) - contacts - events}
 
 
+def other_record_kinds():
+    """What "other contact records" are, from the CRM subgraph: "notes, attachments, ..." """
+    names = [graph.entity_name(m) for m in graph.crm_models()]
+    return ", ".join(name.replace("_", " ") for name in names if name not in ("contacts", "contact_events"))
+
+
 def describe(summary):
     """Reads as "3 contacts, 12 history events and 7 other contact records"."""
     return (

@@ -5,13 +5,29 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from keel.accounts.access import can_delete_all_crm_records
-from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT, EXPORT_PATH, describe, latest_crm_deletion, summarize
+from keel.datacontrol.crm_deletion import (
+    CONFIRMATION_TEXT,
+    EXPORT_PATH,
+    describe,
+    latest_crm_deletion,
+    other_record_kinds,
+    summarize,
+)
 
 register = template.Library()
 
 # The "done" banner is shown once per session, and not at all once the deletion is this old.
 FINISHED_BANNER_FOR = timedelta(days=7)
 SEEN_SESSION_KEY = "crm_deletion_seen"
+
+
+@register.filter
+def thousands(number):
+    """1234567 → "1,234,567": counts of a large CRM stay readable."""
+    return f"{number:,}"
+
+
+register.simple_tag(other_record_kinds)
 
 
 @register.simple_tag(takes_context=True)
