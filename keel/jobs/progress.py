@@ -3,6 +3,8 @@ import threading
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 logger = logging.getLogger("keel.jobs")
@@ -104,7 +106,9 @@ class Progress:
     def _write(self, **extra):
         updated = self._owned().update(
             heartbeat_at=timezone.now(),
-            progress_done=self.done,
+            # Never lower: the heartbeat thread may read ``done`` just before a batch advances and saves it, then
+            # write its older value after that batch committed.
+            progress_done=Greatest(F("progress_done"), Value(self.done)),
             progress_total=self.total,
             step=self.step_text,
             **extra,
