@@ -19,7 +19,23 @@ def env_int(name, default):
 DATA_DIR = Path(os.environ.get("KEEL_DATA_DIR", BASE_DIR / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = os.environ.get("KEEL_SECRET_KEY", "keel-development-key-change-me-in-production-0123456789")
+
+def persistent_secret_key(path):
+    """A random key made once per data folder and kept there, so no Keel runs with a key anyone can read in its
+    source (sessions are signed cookies: a known key would let anyone forge one). O_EXCL: of two processes
+    starting at once, one writes and both read the same key."""
+    import secrets
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as key_file:
+        key_file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("KEEL_SECRET_KEY") or persistent_secret_key(DATA_DIR / "secret_key")
 # Integration credentials are encrypted with a key derived from this value (keel/integrations/crypto.py).
 ENCRYPTION_KEY = os.environ.get("KEEL_ENCRYPTION_KEY", SECRET_KEY)
 DEBUG = env_bool("KEEL_DEBUG", False)

@@ -24,6 +24,9 @@ class DataJob(TenantModel):
 
     # At most one active job of these kinds per company: enforced by the database (constraint below).
     EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.CRM_DELETION, Kind.COMPANY_DELETION)
+    # A deletion that has started must finish: its lock on imports, and its users' loss of access, hold until it
+    # does. Such jobs are never given up after crashes or internal errors; they are retried with a capped backoff.
+    MUST_FINISH_KINDS = (Kind.CRM_DELETION, Kind.COMPANY_DELETION)
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)
     FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
 

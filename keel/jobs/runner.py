@@ -141,7 +141,7 @@ def run_job(job_id):
     except Exception:
         progress.stop()
         logger.exception("job %s (%s) failed on attempt %s", job.pk, job.kind, job.attempts)
-        if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
+        if gives_up(job):
             _finish(
                 progress,
                 DataJob.State.FAILED,
@@ -151,13 +151,23 @@ def run_job(job_id):
             )
             _call_failed_hook(handler, job)
         else:
-            _requeue(job.pk, job.attempts, delay_seconds=5 * job.attempts)
+            _requeue(job.pk, job.attempts, delay_seconds=retry_delay(job))
     else:
         progress.stop()
         _finish(progress, DataJob.State.SUCCEEDED, result=job.result)
     finally:
         progress.stop()
     return DataJob.objects.filter(pk=job_id).first()
+
+
+def gives_up(job):
+    """After its last attempt a job ends failed, unless it is a deletion that must finish (MUST_FINISH_KINDS)."""
+    return job.kind not in DataJob.MUST_FINISH_KINDS and job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS
+
+
+def retry_delay(job):
+    """Seconds before another try after an internal error: growing, and capped so a deletion keeps going."""
+    return min(5 * job.attempts, 300)
 
 
 def _finish(progress, state, error="", result=None):
@@ -216,7 +226,7 @@ def reap_stale_jobs():
     stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
     reaped = []
     for job in DataJob.objects.filter(state=DataJob.State.RUNNING, heartbeat_at__lt=stale):
-        if job.attempts >= settings.KEEL_JOB_MAX_ATTEMPTS:
+        if gives_up(job):
             failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
                 state=DataJob.State.FAILED,
                 finished_at=now,

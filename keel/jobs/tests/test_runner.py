@@ -334,3 +334,28 @@ def test_progress_properties():
     job.progress_total = 0
     job.state = DataJob.State.QUEUED
     assert job.percent == 0
+
+
+@pytest.mark.parametrize("kind", DataJob.MUST_FINISH_KINDS)
+def test_the_reaper_never_gives_up_a_deletion_so_its_lock_holds_until_it_ends(company, settings, kind):
+    settings.KEEL_JOB_LEASE_SECONDS = 60
+    settings.KEEL_JOB_MAX_ATTEMPTS = 3
+    job = running(company, attempts=7, heartbeat_age=120, kind=kind)
+    assert reap_stale_jobs() == [job.pk]
+    job.refresh_from_db()
+    assert job.state == DataJob.State.QUEUED and not job.finished_at
+    with pytest.raises(OperationInProgress):
+        create_job(company, IMPORT, company.admin)
+
+
+def test_an_internal_error_in_a_deletion_is_retried_past_the_last_attempt(company, settings, monkeypatch):
+    settings.KEEL_JOB_MAX_ATTEMPTS = 1
+
+    def run(job, progress):
+        raise ValueError("database went away")
+
+    monkeypatch.setitem(HANDLERS, DataJob.Kind.CRM_DELETION, JobHandler(run=run))
+    job = create_job(company, DataJob.Kind.CRM_DELETION, company.admin)
+    for attempt in (1, 2):
+        retried = run_job(job.pk)
+        assert (retried.state, retried.attempts) == (DataJob.State.QUEUED, attempt)
