@@ -78,7 +78,14 @@ def do_connect_integration(company, actor, provider, access_token, revoke_url=""
             revoke_url=revoke_url,
             connected_by=actor if getattr(actor, "pk", None) else None,
         )
-        record(company, actor, "integration.connected", connection, provider=provider, revoke_url=revoke_url)
+        record(
+            company,
+            actor,
+            "integration.connected",
+            connection,
+            provider=provider,
+            revoke_url=connection.revoke_url_shown,
+        )
     return connection
 
 
@@ -157,7 +164,7 @@ def do_disconnect_integration(connection, actor):
                 "integration.disconnected",
                 connection,
                 provider=connection.provider,
-                revoke_url=connection.revoke_url,
+                revoke_url=connection.revoke_url_shown,
                 revoked_at_provider=revoked,
             )
     return revoked

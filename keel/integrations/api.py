@@ -31,7 +31,7 @@ def connection_dict(connection):
     return {
         "id": connection.pk,
         "provider": connection.provider,
-        "revoke_url": connection.revoke_url,
+        "revoke_url": connection.revoke_url_shown,
         "connected_by": connection.connected_by.email if connection.connected_by else None,
         "created_at": connection.created_at,
     }

@@ -52,4 +52,7 @@ def test_every_tenant_model_has_a_company_index():
 def test_secret_fields_are_marked():
     assert graph.secret_columns(apps.get_model("accounts", "User")) == {"password"}
     assert graph.secret_columns(apps.get_model("accounts", "ApiToken")) == {"token_hash"}
-    assert graph.secret_columns(apps.get_model("integrations", "IntegrationConnection")) == {"encrypted_access_token"}
+    assert graph.secret_columns(apps.get_model("integrations", "IntegrationConnection")) == {
+        "encrypted_access_token",
+        "revoke_url",
+    }

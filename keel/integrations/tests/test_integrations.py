@@ -269,7 +269,7 @@ def test_lower_roles_get_403(company, kind, provider):
 
 
 def test_the_credential_is_marked_secret():
-    assert IntegrationConnection.secret_fields == ("encrypted_access_token",)
+    assert IntegrationConnection.secret_fields == ("encrypted_access_token", "revoke_url")
 
 
 def test_an_unreadable_credential_is_disconnected_without_calling_the_provider(company, provider, caplog):
@@ -281,3 +281,19 @@ def test_an_unreadable_credential_is_disconnected_without_calling_the_provider(c
         assert do_disconnect_integration(connection, company.admin) is False
     assert "credential unreadable" in caplog.text
     assert provider.requests == [] and not IntegrationConnection.objects.exists()
+
+
+def test_a_key_in_the_revoke_url_is_never_shown_logged_or_audited(api, company):
+    from keel.audit.models import AuditEvent
+
+    response = api.post(
+        "integrations",
+        {"provider": "Hub", "access_token": "tok-1", "revoke_url": "https://hub.example/revoke?key=SECRETKEY"},
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["revoke_url"] == "https://hub.example/revoke"
+    listed = api.get("integrations")
+    assert "SECRETKEY" not in listed.content.decode()
+    assert api.delete(f"integrations/{response.json()['id']}").status_code == 204
+    audit = list(AuditEvent.objects.filter(company=company).values_list("metadata", flat=True))
+    assert audit and "SECRETKEY" not in str(audit)
