@@ -123,9 +123,10 @@ def table_rows(size):
             extra = ""
             if base_key == "naive_django" and base.get("ok"):
                 extra = f" (on {base.get('copy_contacts', 0):,} contacts)"
+            shown = label + (" (eraser only)" if keel and keel.get("path") else "")
             rows.append(
                 [
-                    label if first else "",
+                    shown if first else "",
                     n(rate(keel)) if first else "",
                     n(peak(keel)) if first else "",
                     BASELINE_LABELS[base_key] + extra,
@@ -154,9 +155,13 @@ def latency_lines(size):
     for key in ("crm_deletion", "company_deletion"):
         tx = ((s.get(key) or {}).get("keel") or {}).get("write_transactions")
         if tx:
+            spent = tx.get("seconds_by_table") or {}
+            total = sum(spent.values()) or 1
+            where = ", ".join(f"{table} {seconds / total:.0%}" for table, seconds in list(spent.items())[:3])
             lines.append(
                 f"{key.replace('_', ' ').capitalize()}: {tx['count']:,} write transactions, longest"
-                f" {n(tx['max_ms'], 1)} ms, p99 {n(tx['p99_ms'], 1)} ms, {tx['over_100ms']} over 100 ms."
+                f" {n(tx['max_ms'], 1)} ms, p99 {n(tx['p99_ms'], 1)} ms, {tx['over_100ms']} over 100 ms"
+                + (f"; time in them by table: {where}." if where else ".")
             )
     raw_tx = ((s.get("company_deletion") or {}).get("raw_delete") or {}).get("write_transactions")
     if raw_tx:
@@ -210,8 +215,32 @@ def text_table(doc, sizes=None):
     return "\n".join(out)
 
 
-def markdown(doc, sizes=None):
+def scaling_markdown(doc):
+    """One table per database: each operation's rate, peak memory and headline ratio at every tenant size."""
     out = []
+    for database in ("sqlite", "postgresql"):
+        run = doc.get("runs", {}).get(database)
+        if not run:
+            continue
+        sizes = run["sizes"]
+        out.append(f"**{DATABASE_NAMES[database]}: rows per second (peak MB) and Keel ÷ baseline, by tenant size**")
+        out.append("")
+        out.append("| operation | " + " | ".join(f"{s['size']:,} contacts" for s in sizes) + " |")
+        out.append("|---|" + "---:|" * len(sizes))
+        for key, label, keel_key, (base_key, base_label), _ in OPERATIONS:
+            cells = []
+            for size in sizes:
+                part = size["scenarios"].get(key) or {}
+                keel, base = part.get(keel_key), part.get(base_key)
+                value = rate(keel) / rate(base) if rate(keel) and rate(base) else None
+                cells.append(f"{n(rate(keel))} ({n(peak(keel))} MB), {ratio_text(value)}")
+            out.append(f"| {label} (vs {base_label}) | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown(doc, sizes=None):
+    out = [scaling_markdown(doc)] if not sizes else []
     for run, size in size_rows(doc):
         if sizes and size["size"] not in sizes:
             continue

@@ -67,6 +67,8 @@ class Suite:
         self.log = log
         self.vendor = connection.vendor
         self.workdir = Path(tempfile.mkdtemp(prefix="keel-bench-", dir=settings.DATA_DIR))
+        if options.quick:
+            os.environ["KEEL_BENCH_QUICK"] = "1"  # read by bench.db here and in every scenario process
 
     # --- processes -------------------------------------------------------------------------------------------
     def child_env(self):

@@ -26,12 +26,15 @@ class Watch:
         self.durations = []
         self.longest = 0.0
         self.longest_sql = ""
+        self.by_table = {}  # seconds spent in write transactions, by the table their first write statement names
 
     def add(self, seconds, sql):
         with self.lock:
             self.durations.append(seconds)
             if seconds > self.longest:
                 self.longest, self.longest_sql = seconds, sql
+            table = table_of(sql)
+            self.by_table[table] = self.by_table.get(table, 0.0) + seconds
 
     def summary(self):
         ordered = sorted(self.durations)
@@ -45,10 +48,23 @@ class Watch:
             "mean_ms": round(sum(ordered) / len(ordered) * 1000, 2),
             "over_100ms": sum(1 for d in ordered if d > 0.1),
             "longest_statement": self.longest_sql[:160],
+            "seconds_by_table": {
+                table: round(seconds, 2)
+                for table, seconds in sorted(self.by_table.items(), key=lambda item: -item[1])[:8]
+            },
         }
 
 
 WATCH = Watch()
+
+
+def table_of(sql):
+    """``contacts_contact`` for ``DELETE FROM "contacts_contact" WHERE …`` (and INSERT INTO / UPDATE)."""
+    words = sql.replace('"', " ").split()
+    for i, word in enumerate(words[:-1]):
+        if word.upper() in ("FROM", "INTO", "UPDATE"):
+            return words[i + 1]
+    return words[0] if words else ""
 
 
 def _is_write(sql):
