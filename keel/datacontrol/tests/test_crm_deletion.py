@@ -421,17 +421,35 @@ def test_a_run_killed_after_it_finished_its_work_neither_audits_nor_notifies_twi
     assert Notice.objects.filter(user=admin).count() == 1
 
 
-def test_a_deletion_that_fails_for_good_tells_the_requester_and_unlocks(acme, admin, settings):
+def test_a_deletion_that_keeps_crashing_is_never_given_up_and_keeps_the_lock(acme, admin, settings):
     job = do_start_crm_deletion(admin)
-    DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.RUNNING, attempts=settings.KEEL_JOB_MAX_ATTEMPTS)
-    DataJob.objects.filter(pk=job.pk).update(heartbeat_at=job.created_at - timedelta(hours=1))
+    DataJob.objects.filter(pk=job.pk).update(
+        state=DataJob.State.RUNNING,
+        attempts=settings.KEEL_JOB_MAX_ATTEMPTS + 2,
+        heartbeat_at=job.created_at - timedelta(hours=1),
+    )
     reap_stale_jobs()
     job.refresh_from_db()
-    assert job.state == DataJob.State.FAILED
+    assert job.state == DataJob.State.QUEUED  # given back to the queue, not failed: the lock holds
+    with pytest.raises(Conflict):
+        do_create_contact(acme, admin, {"email": "late@example.com"})
+    [finished] = run_queued_jobs()
+    assert finished.state == DataJob.State.SUCCEEDED and crm_left(acme) == {}
+
+
+def test_a_deletion_that_ended_failed_tells_the_requester_and_unlocks(acme, admin):
+    job = do_start_crm_deletion(admin)
+    DataJob.objects.filter(pk=job.pk).update(
+        state=DataJob.State.FAILED, error="The storage refused to delete a file.", finished_at=job.created_at
+    )
+    crm_deletion.crm_deletion_failed(DataJob.objects.get(pk=job.pk))  # what the runner calls then
     assert AuditEvent.objects.filter(action="crm.deletion_failed", target_id=str(job.pk)).exists()
-    assert Notice.objects.get(user=admin).message.startswith("The deletion of all CRM records stopped")
+    assert Notice.objects.get(user=admin).message.startswith(
+        "The deletion of all CRM records stopped: The storage refused to delete a file."
+    )
     page = logged_in(admin).get("/contacts/").content.decode()
     assert "The deletion of all CRM records did not finish." in page
+    assert "The storage refused to delete a file." in page
     assert BUTTON in page
     do_create_contact(acme, admin, {"email": "writable@example.com"})  # nothing is locked any more
 

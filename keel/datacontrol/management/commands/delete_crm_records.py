@@ -17,7 +17,7 @@ from keel.datacontrol.crm_deletion import (
 )
 from keel.errors import KeelError
 from keel.jobs.models import DataJob
-from keel.jobs.runner import reap_stale_jobs, run_job
+from keel.jobs.runner import reap_stale_jobs, retry_delay, run_job
 
 BAR_WIDTH = 30
 
@@ -75,7 +75,11 @@ class Command(BaseCommand):
                 if job.is_final:
                     break
                 if job.state == DataJob.State.QUEUED:
-                    run_job(job.pk)  # a retry after an error or a crash is queued again: run it here too
+                    # A retry after an error or a crash is queued again: run it here too, after the same growing
+                    # pause a worker would wait (a deletion that has started is retried until it finishes).
+                    if job.attempts and stop.wait(retry_delay(job)):
+                        break
+                    run_job(job.pk)
                 else:
                     reap_stale_jobs()  # a worker running it may have died; without a worker nobody else reaps
                     stop.wait(0.5)
