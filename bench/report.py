@@ -163,6 +163,12 @@ def latency_lines(size):
                 f" {n(tx['max_ms'], 1)} ms, p99 {n(tx['p99_ms'], 1)} ms, {tx['over_100ms']} over 100 ms"
                 + (f"; time in them by table: {where}." if where else ".")
             )
+            auto = tx.get("autocommit_writes") or {}
+            if auto.get("count"):
+                lines.append(
+                    f"  Besides, {auto['count']:,} single write statements (job heartbeat and progress), longest"
+                    f" {n(auto['max_ms'], 1)} ms including the wait for the write lock."
+                )
     raw_tx = ((s.get("company_deletion") or {}).get("raw_delete") or {}).get("write_transactions")
     if raw_tx:
         lines.append(f"The raw baseline holds one write transaction of {n(raw_tx['max_ms'] / 1000, 1)} s.")

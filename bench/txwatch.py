@@ -6,7 +6,8 @@ process (the job's own and the heartbeat's):
 * each transaction Django opens (from ``set_autocommit(False)`` to ``commit()``/``rollback()``), counted as a
   write transaction when it executed a write statement, or always on SQLite, where Keel's ``BEGIN IMMEDIATE``
   takes the database's write lock at BEGIN;
-* each write statement run outside a transaction, which is a transaction of its own.
+* each write statement run outside a transaction, which is a transaction of its own (reported apart: its time
+  includes waiting for the lock).
 
 Nothing of Keel is changed: the wrappers only read the clock around Django's own methods.
 """
@@ -20,21 +21,19 @@ from django.db.backends.utils import CursorWrapper
 WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
-class Watch:
+class Tally:
     def __init__(self):
-        self.lock = threading.Lock()
         self.durations = []
         self.longest = 0.0
         self.longest_sql = ""
-        self.by_table = {}  # seconds spent in write transactions, by the table their first write statement names
+        self.by_table = {}  # seconds, by the table the first write statement names
 
     def add(self, seconds, sql):
-        with self.lock:
-            self.durations.append(seconds)
-            if seconds > self.longest:
-                self.longest, self.longest_sql = seconds, sql
-            table = table_of(sql)
-            self.by_table[table] = self.by_table.get(table, 0.0) + seconds
+        self.durations.append(seconds)
+        if seconds > self.longest:
+            self.longest, self.longest_sql = seconds, sql
+        table = table_of(sql)
+        self.by_table[table] = self.by_table.get(table, 0.0) + seconds
 
     def summary(self):
         ordered = sorted(self.durations)
@@ -53,6 +52,24 @@ class Watch:
                 for table, seconds in sorted(self.by_table.items(), key=lambda item: -item[1])[:8]
             },
         }
+
+
+class Watch:
+    """``transactions``: from BEGIN (once it returned) to COMMIT, the time the transaction held its locks.
+    ``autocommit_writes``: single write statements outside a transaction; their time also includes waiting for
+    the lock (on SQLite a statement cannot tell waiting from holding), so they are reported apart."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.transactions = Tally()
+        self.autocommit = Tally()
+
+    def add(self, seconds, sql, autocommit=False):
+        with self.lock:
+            (self.autocommit if autocommit else self.transactions).add(seconds, sql)
+
+    def summary(self):
+        return {**self.transactions.summary(), "autocommit_writes": self.autocommit.summary()}
 
 
 WATCH = Watch()
@@ -121,7 +138,7 @@ def install():
                 return original(self, sql, *args, **kwargs)
             finally:
                 if db.get_autocommit():
-                    WATCH.add(time.perf_counter() - started, sql)
+                    WATCH.add(time.perf_counter() - started, sql, autocommit=True)
 
         return run
 
