@@ -14,16 +14,23 @@ The order of events is what makes the deletion both impossible by accident and c
    then, in one short final transaction, the job rows and the company row, after verifying that nothing of the
    company is left. The receipt carries the progress (the job's own row disappears at the end) and, at the end,
    the counts: it holds ids, times and numbers only, never a name or an e-mail address.
+4. The system confirmation is e-mailed inside that final transaction, after the verification and just before the
+   commit: the requester's address lives only in the job's parameters, which that commit deletes. If sending fails
+   or the worker dies before the commit, nothing is committed and the resumed job sends it again (at least once).
 """
 
 import hashlib
 import logging
 import secrets
+import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.core.files.storage import default_storage
+from django.core.mail import send_mail
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -35,7 +42,7 @@ from keel.datacontrol import eraser, graph
 from keel.datacontrol.models import DeletionReceipt, ExportArchive
 from keel.errors import Conflict, Forbidden, InvalidInput, RateLimited
 from keel.jobs.models import DataJob
-from keel.jobs.progress import JobFailed
+from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, WorkerStopping
 from keel.jobs.registry import register
 from keel.jobs.runner import create_job, request_cancel
 from keel.marketing.models import Campaign, Workflow
@@ -47,6 +54,20 @@ STATUS_PATH = "/deletion-status/{token}/"
 CODE_TTL_SECONDS = 15 * 60
 # Rounds of "erase rows and files, then look again" before the job gives the attempt up and the runner retries it.
 ERASE_ROUNDS = 3
+# Stored files are deleted one by one; the progress (bar and receipt) is stored at least this often meanwhile.
+FILES_PROGRESS_SECONDS = 0.5
+FILES_PER_PROGRESS_SAVE = 500
+# What the public status page says when an attempt ended in an error: the runner retries a deletion job after a
+# pause, however often it fails (DataJob.MUST_FINISH_KINDS); nobody is alerted, the error is in the logs.
+INTERRUPTED_STEP = (
+    "An error interrupted the deletion. Keel retries it automatically after a short pause; an operator can also "
+    "resume it at once with the command keel delete-company."
+)
+# ...and when the job ended for good, which only an error that retrying cannot fix does.
+FAILED_STEP = (
+    "The deletion stopped because of an error that retrying cannot fix. It stays stopped until an operator resumes "
+    "it with the command keel delete-company."
+)
 
 # What each pending operation is called, and the page where it can be followed or stopped.
 PENDING_KINDS = {
@@ -365,10 +386,23 @@ def rows_models():
 def run_company_deletion(job, progress):
     """The ``company_deletion`` job. Safe to run again from the start after a crash at any point."""
     receipt = _receipt_for_job(job)
-    company = job.company
-    if company.is_active:
+    if job.company.is_active:
         raise JobFailed("The company is not marked for deletion; nothing was deleted.")
-    tracker = ReceiptProgress(progress, receipt)
+    try:
+        _delete_company(job, ReceiptProgress(progress, receipt))
+    except (JobCancelled, JobFailed, LeaseLost, WorkerStopping):
+        raise  # not errors: the runner knows what each means (and a lost lease must not write anything)
+    except Exception:
+        with suppress(DatabaseError):  # the error itself may be the database's; the runner logs the first one
+            DeletionReceipt.objects.filter(pk=receipt.pk, state=DeletionReceipt.State.RUNNING).update(
+                step=INTERRUPTED_STEP
+            )
+        raise
+    job.result = {"receipt_id": str(receipt.receipt_id)}
+
+
+def _delete_company(job, tracker):
+    company = job.company
     _stop_other_jobs(job)
     _plan(tracker)
     tracker.step("Removing integration connections")
@@ -379,15 +413,13 @@ def run_company_deletion(job, progress):
         _erase_rows(company.pk, tracker)
         _erase_files(company.pk, tracker)
         leftovers = eraser.remaining_rows(company.pk, rows_models())
-        files_left = eraser.remaining_files(company.pk)
+        files_left = eraser.count_files(company.pk)
         if not leftovers and not files_left:
             break
         logger.warning(
-            "company %s: round %s left %s and %s files; erasing again", company.pk, attempt, leftovers, len(files_left)
+            "company %s: round %s left %s and %s files; erasing again", company.pk, attempt, leftovers, files_left
         )
     _finish(job, tracker)
-    _send_receipt(job.params.get("requester_email"), receipt.receipt_id)
-    job.result = {"receipt_id": str(receipt.receipt_id)}
 
 
 def _receipt_for_job(job):
@@ -423,7 +455,7 @@ def _plan(tracker):
     receipt, progress = tracker.receipt, tracker.progress
     if receipt.files_total is None:
         receipt.rows_planned = eraser.count_rows(receipt.company_id_deleted, graph.tenant_models())
-        receipt.files_total = len(eraser.remaining_files(receipt.company_id_deleted))
+        receipt.files_total = eraser.count_files(receipt.company_id_deleted)
         receipt.progress_total = sum(receipt.rows_planned.values()) + receipt.files_total
         DeletionReceipt.objects.filter(pk=receipt.pk).update(
             rows_planned=receipt.rows_planned, files_total=receipt.files_total, progress_total=receipt.progress_total
@@ -452,16 +484,37 @@ def _erase_rows(company_id, tracker):
 
 
 def _erase_files(company_id, tracker):
+    """Every stored file of the company, one at a time, so that the bar keeps moving while they go.
+
+    The progress is stored (and the job's ownership checked) every ``FILES_PROGRESS_SECONDS`` or
+    ``FILES_PER_PROGRESS_SAVE`` files, whichever comes first. A crash in between forgets at most that many from the
+    tally; the final counts are never below what was counted at the start.
+    """
     tracker.step("Deleting stored files")
-    deleted = eraser.erase_files(company_id)
-    tracker.receipt.files_deleted += deleted
-    tracker.advance(deleted)
+    unsaved, saved_at = 0, time.monotonic()
+    # The eraser's own walk: one directory listing in memory at a time, however many files there are.
+    for name in eraser._walk_files(default_storage, eraser.company_prefix(company_id)):
+        default_storage.delete(name)
+        _count_files_deleted(tracker, 1)
+        unsaved += 1
+        if unsaved >= FILES_PER_PROGRESS_SAVE or time.monotonic() - saved_at >= FILES_PROGRESS_SECONDS:
+            tracker.save()
+            tracker.checkpoint()
+            unsaved, saved_at = 0, time.monotonic()
+    # Whatever arrived meanwhile, and the emptied folders of a local storage.
+    _count_files_deleted(tracker, eraser.erase_files(company_id))
     tracker.save()
     tracker.checkpoint()
 
 
+def _count_files_deleted(tracker, n):
+    tracker.receipt.files_deleted += n
+    tracker.advance(n)
+
+
 def _finish(job, tracker):
-    """One short transaction: the job rows and the company row go, the receipt says so, or nothing happens."""
+    """One short transaction: the job rows and the company row go, the receipt says so and the requester is told,
+    or nothing happens (and the resumed job does all of it again)."""
     receipt, progress = tracker.receipt, tracker.progress
     company_id = job.company_id
     tracker.step("Verifying that nothing is left")
@@ -470,9 +523,9 @@ def _finish(job, tracker):
         progress.checkpoint()  # still this runner's job: another runner may have taken over
         jobs_deleted = _delete_where(DataJob, "company_id", company_id)
         leftovers = eraser.remaining_rows(company_id, graph.tenant_models())
-        files_left = eraser.remaining_files(company_id)
+        files_left = eraser.count_files(company_id)
         if leftovers or files_left:
-            raise DeletionIncomplete(f"left after erasing: rows {leftovers}, {len(files_left)} file(s)")
+            raise DeletionIncomplete(f"left after erasing: rows {leftovers}, {files_left} file(s)")
         _delete_where(Company, "id", company_id)
         rows = dict(receipt.rows_deleted)
         rows[graph.entity_name(DataJob)] = rows.get(graph.entity_name(DataJob), 0) + jobs_deleted
@@ -489,6 +542,10 @@ def _finish(job, tracker):
             step="Completed",
             completed_at=timezone.now(),
         )
+        receipt.refresh_from_db()
+        # Last, just before the commit: the address is in the job row this transaction deletes. A failed send
+        # rolls everything back and the job is retried; a crash before the commit resumes and sends again.
+        _send_confirmation(job.params.get("requester_email"), receipt)
     logger.info("company %s deleted (receipt %s)", company_id, receipt.receipt_id)
 
 
@@ -515,28 +572,24 @@ def receipt_text(receipt):
     return "\n".join(lines)
 
 
-def _send_receipt(email, receipt_id):
+def _send_confirmation(email, receipt):
+    """The system confirmation. Unlike ``notify.send_email`` a failure raises: the job must not end without it."""
     if not email:
         return
-    receipt = DeletionReceipt.objects.get(receipt_id=receipt_id)
-    send_email(
-        email,
-        "System confirmation: your company's data has been deleted",
+    body = (
         "Keel has permanently deleted your company's data: every contact, campaign, workflow, integration "
         "connection, user and file. Nothing of the company remains in any table or stored file; this was verified "
         "before this confirmation was sent. Your company's name and your users' e-mail addresses can be used "
-        "again.\n\n" + receipt_text(receipt),
+        "again.\n\n" + receipt_text(receipt) + "\n\n— Keel"
     )
+    send_mail("System confirmation: your company's data has been deleted", body, settings.DEFAULT_FROM_EMAIL, [email])
 
 
 def company_deletion_failed(job):
-    """The job gave up (repeated errors): the company stays frozen and inaccessible; an operator resumes it."""
+    """The job ended for good (an error retrying cannot fix): the company stays closed; an operator resumes it."""
     DeletionReceipt.objects.filter(receipt_id=job.params.get("receipt_id")).exclude(
         state=DeletionReceipt.State.SUCCEEDED
-    ).update(
-        state=DeletionReceipt.State.FAILED,
-        step="The deletion stopped after repeated errors. Keel's operators have been alerted and will finish it.",
-    )
+    ).update(state=DeletionReceipt.State.FAILED, step=FAILED_STEP)
     logger.error("deletion of company %s failed for good (job %s): %s", job.company_id, job.pk, job.error)
 
 

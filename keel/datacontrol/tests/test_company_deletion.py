@@ -19,13 +19,14 @@ from keel.datacontrol.tests.test_company_deletion_helpers import (
     RevokeHookServer,
     dump_company,
     make_company_data,
+    refusing_mail_server,
     rows_of_company,
     stored_files,
 )
 from keel.errors import Conflict
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
-from keel.jobs.progress import Progress
+from keel.jobs.progress import JobCancelled, Progress
 from keel.jobs.runner import OperationInProgress, create_job, run_job
 from keel.marketing.models import Campaign, Workflow
 from keel.testing import PASSWORD, ApiClient, make_user, run_queued_jobs
@@ -92,6 +93,14 @@ def test_data_management_shows_the_delete_card_only_with_the_permission(company,
 
 
 @pytest.mark.parametrize("role_kind", ["member", "manager"])
+def test_lower_roles_get_403_on_data_management(company, client, role_kind):
+    client.force_login(make_user(company, role_kind))
+    response = client.get("/settings/data/")
+    assert response.status_code == 403
+    assert "Delete Company Data" not in response.content.decode()
+
+
+@pytest.mark.parametrize("role_kind", ["member", "manager"])
 def test_lower_roles_get_403_on_page_and_api(company, client, role_kind):
     user = make_user(company, role_kind)
     client.force_login(user)
@@ -116,10 +125,14 @@ def test_administrator_without_the_permission_gets_403(company, admin, admin_cli
     role = Role.objects.get(company=company, kind=ADMIN)
     role.permissions = [p for p in role.permissions if p != "delete_company_data"]
     role.save()
+    assert admin_client.get("/settings/data/").status_code == 200  # Data Management itself stays theirs
     assert admin_client.get(PAGE).status_code == 403
+    assert admin_client.post(PAGE, confirm(company)).status_code == 403
+    assert admin_client.post(f"{PAGE}code/").status_code == 403
     assert api.get(PREFLIGHT).status_code == 403
     response = api.post(DELETE, confirm(company))
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+    assert Company.objects.get(pk=company.pk).is_active
 
 
 def test_preflight_counts_only_the_callers_company(company, other_company, api, other_api):
@@ -383,12 +396,24 @@ def test_old_session_and_old_token_fail_the_instant_deletion_starts(company, adm
     assert not ApiToken.objects.filter(company=company, revoked_at__isnull=True).exists()
 
 
-def test_old_session_of_another_user_fails_too(company, client, started):
-    member = User.objects.get(company=company, name=PERSONAL_NAME)
-    client.force_login(member)  # a cookie made after the epoch bump would still carry a deleting company
-    response = client.get("/settings/data/")
-    assert response.status_code == 302
-    assert client.get("/api/v1/company/deletion/preflight").status_code == 401
+def test_old_session_and_old_token_of_another_user_fail_too(company, api, client):
+    """A member who logged in and made a token BEFORE the administrator confirmed: both are refused after."""
+    member = make_company_data(company)
+    response = client.post("/login/", {"username": member.email, "password": PASSWORD})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    member_token = ApiClient(member)
+    assert client.get("/contacts/").status_code == 200  # the session works before...
+    assert client.get("/api/v1/contacts").status_code == 200
+    assert member_token.get("contacts").status_code == 200  # ...and so does the token
+
+    assert api.post(DELETE, confirm(company)).status_code == 202
+
+    response = client.get("/contacts/", follow=True)  # the same cookie as before
+    assert response.redirect_chain[0][0].startswith("/login/")
+    assert "This company&#x27;s data is being deleted." in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert client.get("/api/v1/contacts").status_code == 401
+    assert member_token.get("contacts").status_code == 401  # the same token as before
 
 
 def test_session_from_before_the_request_ends_with_the_message(company, admin, admin_client, api):
@@ -399,10 +424,11 @@ def test_session_from_before_the_request_ends_with_the_message(company, admin, a
 
 
 def test_logins_are_refused_while_the_company_is_being_deleted(company, admin, started):
-    response = Client().post("/login/", {"username": admin.email, "password": PASSWORD})
-    assert response.status_code in (200, 403)
+    client = Client()
+    response = client.post("/login/", {"username": admin.email, "password": PASSWORD})
+    assert response.status_code == 200  # the login form again, with the reason; no redirect into Keel
     assert "This company&#x27;s data is being deleted." in response.content.decode()
-    assert "_auth_user_id" not in Client().session
+    assert "_auth_user_id" not in client.session  # the client that tried to log in holds no session
     response = Client().post(
         "/api/v1/auth/token", json.dumps({"email": admin.email, "password": PASSWORD}), content_type="application/json"
     )
@@ -622,3 +648,104 @@ def test_status_page_shows_the_system_confirmation_with_the_receipt(company, sta
     assert "System confirmation" in html
     assert str(receipt.receipt_id) in html
     assert re.search(r"<td>Contacts</td><td>4</td>", html)
+
+
+# --- the system confirmation is sent at least once ------------------------------------------------------------------
+
+
+def test_confirmation_that_cannot_be_sent_leaves_the_deletion_to_be_resumed(company, admin, started, settings):
+    """The e-mail goes out inside the final transaction: if it fails, nothing is committed and the job runs again."""
+    job_id = started["job"]["id"]
+    mail.outbox.clear()
+    with refusing_mail_server(settings):
+        after_first_attempt = run_job(job_id)
+
+    assert after_first_attempt is not None and after_first_attempt.state == "queued"  # to be retried
+    assert DataJob.objects.get(pk=job_id).params["requester_email"] == admin.email  # the address is kept
+    assert Company.objects.get(pk=company.pk).status == "deleting"
+    assert not Contact.objects.filter(company_id=company.pk).exists()  # the rest was erased all the same
+    receipt = DeletionReceipt.objects.get()
+    assert receipt.state == "running" and receipt.completed_at is None
+    assert Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json()["state"] == "running"
+    assert mail.outbox == []
+
+    run_queued_jobs()  # e-mail works again
+
+    receipt.refresh_from_db()
+    assert receipt.state == "succeeded" and not Company.objects.filter(pk=company.pk).exists()
+    [confirmation] = mail.outbox
+    assert confirmation.to == [admin.email] and "System confirmation" in confirmation.subject
+    assert str(receipt.receipt_id) in confirmation.body
+    assert not DataJob.objects.filter(pk=job_id).exists()  # the address went with the job row, after the send
+
+
+def test_confirmation_is_sent_once_when_nothing_fails(company, admin, started):
+    mail.outbox.clear()
+    run_queued_jobs()
+    assert [m.subject for m in mail.outbox] == ["System confirmation: your company's data has been deleted"]
+
+
+def test_no_confirmation_without_a_requester(company, admin):
+    """The operators' command line starts deletions with no requester: there is nobody to e-mail."""
+    make_company_data(company)
+    company_deletion.start_company_deletion(company)
+    run_queued_jobs()
+    assert DeletionReceipt.objects.get().state == "succeeded"
+    assert mail.outbox == []
+
+
+# --- the bar moves while files are deleted ----------------------------------------------------------------------------
+
+
+def test_progress_is_stored_while_files_are_deleted(company, started, monkeypatch):
+    """Files are deleted one by one with the progress stored in between: a job stopped after the first stored
+    step has deleted and counted exactly that much, on the receipt and on the job's bar."""
+    monkeypatch.setattr(company_deletion, "FILES_PER_PROGRESS_SAVE", 1)
+    job_id = started["job"]["id"]
+    DataJob.objects.filter(pk=job_id).update(state=DataJob.State.RUNNING, attempts=1)
+    job = DataJob.objects.get(pk=job_id)
+    tracker = company_deletion.ReceiptProgress(Progress(job, heartbeat=False), DeletionReceipt.objects.get())
+    company_deletion._plan(tracker)
+    receipt = tracker.receipt  # the files are part of the bar's total
+    assert receipt.files_total == 3 and receipt.progress_total == sum(receipt.rows_planned.values()) + 3
+    assert tracker.progress.total == receipt.progress_total
+    DataJob.objects.filter(pk=job_id).update(cancel_requested=True)  # the job stops at its next checkpoint
+
+    with pytest.raises(JobCancelled):
+        company_deletion._erase_files(company.pk, tracker)
+
+    assert eraser.count_files(company.pk) == 2
+    receipt = DeletionReceipt.objects.get()
+    assert receipt.files_deleted == 1 and receipt.progress_done == 1
+    assert DataJob.objects.get(pk=job_id).progress_done == 1
+
+
+# --- what the status page says when something goes wrong ------------------------------------------------------------
+
+
+def test_an_interrupted_deletion_says_it_is_retried_and_is_retried(company, admin, started, settings):
+    job_id = started["job"]["id"]
+    status_page = started["status_url"].replace("http://testserver", "")
+    with refusing_mail_server(settings):
+        for _ in range(settings.KEEL_JOB_MAX_ATTEMPTS + 1):  # more errors than other kinds of job are allowed
+            run_job(job_id)
+            job = DataJob.objects.get(pk=job_id)
+            assert job.state == "queued"  # never given up: retried after a pause
+            assert DeletionReceipt.objects.get().step == company_deletion.INTERRUPTED_STEP
+    html = Client().get(status_page).content.decode()
+    assert "An error interrupted the deletion. Keel retries it automatically" in html
+    assert "alerted" not in html
+    assert Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json()["state"] == "running"
+
+    run_queued_jobs()
+    assert DeletionReceipt.objects.get().step == "Completed"
+    assert "System confirmation" in Client().get(status_page).content.decode()
+
+
+def test_a_deletion_stopped_for_good_says_an_operator_resumes_it(company, started):
+    job = DataJob.objects.get(pk=started["job"]["id"])
+    DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.FAILED, error="boom")
+    company_deletion.company_deletion_failed(DataJob.objects.get(pk=job.pk))
+    html = Client().get(started["status_url"].replace("http://testserver", "")).content.decode()
+    assert "It stays stopped until an operator resumes it with the command keel delete-company." in html
+    assert "alerted" not in html and "will finish it" not in html

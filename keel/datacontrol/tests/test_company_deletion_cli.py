@@ -4,15 +4,25 @@ import io
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
+from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from keel import testing
 from keel.accounts.models import Company
 from keel.datacontrol import company_deletion
+from keel.datacontrol.management.commands import delete_company
 from keel.datacontrol.models import DeletionReceipt
-from keel.datacontrol.tests.test_company_deletion_helpers import make_company_data, rows_of_company, stored_files
+from keel.datacontrol.tests.test_company_deletion_helpers import (
+    make_company_data,
+    refusing_mail_server,
+    rows_of_company,
+    stored_files,
+)
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign
 
@@ -101,3 +111,38 @@ def test_the_keel_command_itself(company, settings):
     assert done.returncode == 0, done.stderr
     assert "System confirmation" in done.stdout and "Receipt ID:" in done.stdout
     assert rows_of_company(company.pk) == {} and stored_files(company.pk) == {}
+
+
+def test_an_error_is_retried_after_a_pause_until_the_deletion_completes(company, admin, settings, monkeypatch):
+    """The mail server is down at the end: the command says so, waits, tries again, and finishes once it is up."""
+    monkeypatch.setattr(delete_company, "RETRY_PAUSE_SECONDS", 0.5)
+    make_company_data(company)
+    company_deletion.start_company_deletion(company, requested_by=admin)
+    attempts_while_down = []
+
+    def bring_mail_back_after_the_first_error(work_again):
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if DeletionReceipt.objects.filter(step=company_deletion.INTERRUPTED_STEP).exists():
+                    job = DataJob.objects.get(kind=DataJob.Kind.COMPANY_DELETION)
+                    attempts_while_down.append(job.attempts)
+                    return
+                time.sleep(0.02)
+        finally:
+            work_again()  # whatever happened here, the command must be able to finish
+            connection.close()
+
+    out, err = io.StringIO(), io.StringIO()
+    with refusing_mail_server(settings) as work_again:
+        watcher = threading.Thread(target=bring_mail_back_after_the_first_error, args=(work_again,))
+        watcher.start()
+        call_command("delete_company", company.slug, stdout=out, stderr=err)
+        watcher.join()
+
+    assert attempts_while_down == [1]  # the first attempt failed, and the next one waited for the pause
+    assert "An error interrupted the deletion (the log has the details); trying again in 0.5 s." in err.getvalue()
+    assert "System confirmation" in out.getvalue()
+    assert DeletionReceipt.objects.get().state == "succeeded"
+    confirmations = [m for m in mail.outbox if m.subject.startswith("System confirmation")]
+    assert [m.to for m in confirmations] == [[admin.email]]

@@ -1,6 +1,8 @@
 """Data and inspection helpers shared by the company deletion tests (this module holds no tests)."""
 
+import contextlib
 import http.server
+import socket
 import threading
 import urllib.parse
 from datetime import timedelta
@@ -150,3 +152,27 @@ class RevokeHookServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@contextlib.contextmanager
+def refusing_mail_server(settings):
+    """E-mail through real SMTP to a local port where nothing listens: every send fails with a refused connection.
+    Yields a function that makes e-mail work again (the tests' outbox) before the block ends."""
+    with socket.socket() as bound_not_listening:
+        bound_not_listening.bind(("127.0.0.1", 0))
+        port = bound_not_listening.getsockname()[1]
+        working = settings.MAILERS
+
+        def work_again():
+            settings.MAILERS = working
+
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
+            }
+        }
+        try:
+            yield work_again
+        finally:
+            work_again()

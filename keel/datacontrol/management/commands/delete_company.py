@@ -20,6 +20,9 @@ from keel.jobs.models import DataJob
 from keel.jobs.runner import reap_stale_jobs, run_job
 
 BAR_WIDTH = 30
+# After an error the job is queued again (a deletion is never given up); here, in the foreground, it is run again
+# after this pause rather than at once, so that a lasting fault (e.g. the mail server down) does not spin.
+RETRY_PAUSE_SECONDS = 10
 
 
 class Command(BaseCommand):
@@ -82,7 +85,13 @@ class Command(BaseCommand):
             while DeletionReceipt.objects.filter(pk=receipt.pk, state=DeletionReceipt.State.RUNNING).exists():
                 state = DataJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
                 if state == DataJob.State.QUEUED:
-                    run_job(job.pk)  # a retry after an error is queued again: run it here too
+                    after = run_job(job.pk)
+                    if after is not None and after.state == DataJob.State.QUEUED:  # an error interrupted it
+                        self.stderr.write(
+                            f"An error interrupted the deletion (the log has the details); trying again in "
+                            f"{RETRY_PAUSE_SECONDS} s. Press Ctrl+C to stop; run the command again to resume."
+                        )
+                        stop.wait(RETRY_PAUSE_SECONDS)
                 elif state != DataJob.State.RUNNING:
                     break  # finished: the receipt says how
                 else:
