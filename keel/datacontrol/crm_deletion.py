@@ -13,11 +13,17 @@ Why it is safe at any moment:
 * the job erases children before parents in short batches (``eraser.erase_rows``), each with its progress, so a
   run killed at any point starts again from the beginning and only finds less to delete;
 * the total is counted once, at the first run, and kept in the job's resume cursor: a resumed job shows the same
-  total and a bar that never moves backwards.
+  total and a bar that never moves backwards;
+* the requester is told at least once: the cursor records that the notice went out, and a run that finds the work
+  audited but that mark missing tells them then.
+
+Stored files go too: attachments, and the CSV imports' uploads and error reports (they hold rows of contacts). No
+import can be running meanwhile (the job row is the lock), so nothing writes there while they are deleted.
 """
 
 import logging
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -41,7 +47,10 @@ CONFIRMATION_TEXT = (
 RUNNING_TEXT = "All CRM records are being deleted"
 EXPORT_PATH = "/settings/data/export/"
 CONTACTS_PATH = "/contacts/"
-ATTACHMENTS_FOLDER = "attachments"
+# Stored files that belong to contacts (under companies/<id>/), with the step shown while they are deleted.
+CRM_FOLDERS = {"attachments": "Deleting attachment files", "imports": "Deleting import files and error reports"}
+# Files deleted between two saves of the progress: the bar moves with them without a write for every file.
+FILES_PER_SAVE = 20
 AUDIT_STARTED = "crm.deletion_started"
 AUDIT_DELETED = "crm.deleted_all"
 AUDIT_FAILED = "crm.deletion_failed"
@@ -144,7 +153,6 @@ def start_crm_deletion(company, requested_by=None, actor_label=""):
             company,
             DataJob.Kind.CRM_DELETION,
             requested_by=requested_by,
-            params={"requested_by_email": requested_by.email if requested_by else ""},
         )
         campaign = sending_campaign(company)
         if campaign is not None:
@@ -168,9 +176,7 @@ def run_crm_deletion(job, progress):
     models = graph.crm_models()
     plan = _plan(job, progress, models)
     deleted = _erase_rows(company_id, models, progress)
-    progress.step("Deleting attachment files")
-    files = eraser.erase_files(company_id, ATTACHMENTS_FOLDER)
-    progress.advance(files)
+    files = _erase_files(company_id, progress)
     rows = {entity: max(planned, deleted.get(entity, 0)) for entity, planned in plan["rows"].items()}
     result = {
         "deleted": rows,
@@ -187,7 +193,7 @@ def _plan(job, progress, models):
     if plan is None:
         progress.step("Counting the records to delete")
         rows = eraser.count_rows(job.company_id, models)
-        files = eraser.count_files(job.company_id, ATTACHMENTS_FOLDER)
+        files = _count_files(job.company_id)
         plan = {"rows": rows, "files": files, "total": sum(rows.values()) + files}
         progress.set_total(plan["total"])
         with transaction.atomic():
@@ -195,7 +201,7 @@ def _plan(job, progress, models):
         return plan
     progress.set_total(plan["total"])
     rows_left = sum(eraser.count_rows(job.company_id, models).values())
-    files_left = eraser.count_files(job.company_id, ATTACHMENTS_FOLDER)
+    files_left = _count_files(job.company_id)
     progress.set_done(plan["total"] - rows_left - files_left)
     return plan
 
@@ -210,6 +216,47 @@ def _erase_rows(company_id, models, progress):
     raise CrmRecordsLeft(f"CRM rows left after {ERASE_ROUNDS} rounds: {eraser.remaining_rows(company_id, models)}")
 
 
+def _count_files(company_id):
+    return sum(eraser.count_files(company_id, folder) for folder in CRM_FOLDERS)
+
+
+def _erase_files(company_id, progress):
+    """Delete the contacts' stored files one by one, the bar advancing with each. Returns how many were deleted."""
+    deleted = 0
+    for folder, step in CRM_FOLDERS.items():
+        progress.step(step)
+        unsaved = 0
+        for name in _stored_files(eraser.company_prefix(company_id, folder)):
+            default_storage.delete(name)
+            deleted += 1
+            unsaved += 1
+            progress.advance(1)
+            if unsaved == FILES_PER_SAVE:
+                _save_progress(progress)
+                unsaved = 0
+        _save_progress(progress)
+        # Removes the emptied folders (and would delete a file that appeared meanwhile, which nothing should write).
+        deleted += eraser.erase_files(company_id, folder)
+    return deleted
+
+
+def _stored_files(directory):
+    """Every file name under ``directory``, one directory listing in memory at a time."""
+    try:
+        subdirs, files = default_storage.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for filename in files:
+        yield f"{directory}/{filename}"
+    for subdir in subdirs:
+        yield from _stored_files(f"{directory}/{subdir}")
+
+
+def _save_progress(progress):
+    progress.save()
+    progress.checkpoint()
+
+
 def _finish(job, progress, result):
     """Audit once, in one short transaction that also proves the job is still ours; then tell the requester."""
     with transaction.atomic():
@@ -218,21 +265,32 @@ def _finish(job, progress, result):
         progress.save()
         progress.checkpoint()
         already = AuditEvent.objects.filter(company_id=job.company_id, action=AUDIT_DELETED, target_id=str(job.pk))
-        if already.exists():
-            return  # a previous run got this far and was killed before the job was marked done
-        record(
-            job.company_id,
-            job.requested_by or "command line",
-            AUDIT_DELETED,
-            job,
-            deleted=result["deleted"],
-            files_deleted=result["files_deleted"],
-            finished_at=timezone.now().isoformat(),
-        )
+        # A previous run may have got this far and been killed before the job was marked done: audit only once.
+        if not already.exists():
+            record(
+                job.company_id,
+                job.requested_by or "command line",
+                AUDIT_DELETED,
+                job,
+                deleted=result["deleted"],
+                files_deleted=result["files_deleted"],
+                finished_at=timezone.now().isoformat(),
+            )
     # After the commit, so that no e-mail is sent for a batch that could still roll back, and no write lock is held
     # while the mail server answers.
-    _notify_done(job.requested_by, result)
+    _notify_done_once(job, progress, result)
     logger.info("all CRM records of company %s deleted (job %s): %s", job.company_id, job.pk, result["deleted"])
+
+
+def _notify_done_once(job, progress, result):
+    """Tell the requester, unless a previous run already did. Marked only once told, so a run killed in between
+    tells them again on resume: at least once, and once in every run that is not killed at that very moment."""
+    cursor = job.cursor or {}
+    if cursor.get("notified"):
+        return
+    _notify_done(job.requested_by, result)
+    with transaction.atomic():
+        progress.commit({**cursor, "notified": True})
 
 
 def _notify_done(user, result):

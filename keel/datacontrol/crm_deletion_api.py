@@ -5,7 +5,7 @@ from pydantic import StrictBool
 
 from keel.datacontrol.crm_deletion import do_start_crm_deletion, latest_crm_deletion
 from keel.errors import NotFound
-from keel.jobs.api import JobEnvelope, job_out
+from keel.jobs.api import JobEnvelope, JobOut, job_out
 
 router = Router(tags=["deletion"])
 
@@ -26,10 +26,11 @@ def delete_all_crm_records(request, payload: DeleteAllCrmIn):
     return Status(202, {"job": job_out(job)})
 
 
-@router.get("/crm/deletion", response=JobEnvelope, summary="The latest deletion of all CRM records")
+@router.get("/crm/deletion", response=JobOut, summary="The latest deletion of all CRM records")
 def latest_crm_records_deletion(request):
-    """The company's latest CRM deletion job (running or ended), or 404 if there has never been one."""
+    """The company's latest CRM deletion job (running or ended), as ``GET /api/v1/jobs/{id}`` returns it, or 404 if
+    there has never been one."""
     job = latest_crm_deletion(request.company)
     if job is None:
         raise NotFound("No deletion of all CRM records has been started in this company.", code="not_found")
-    return {"job": job_out(job)}
+    return job_out(job)

@@ -11,6 +11,7 @@ from django.test import Client
 from keel.accounts.models import Notice, Role
 from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
+from keel.contacts.imports import do_upload_import_file
 from keel.contacts.models import Attachment, Contact, ContactList, Tag
 from keel.datacontrol import crm_deletion, eraser, graph
 from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT, do_start_crm_deletion
@@ -158,6 +159,7 @@ def test_yes_starts_the_job_which_deletes_every_crm_record_and_keeps_the_rest(ac
     assert response.status_code == 302 and response.url == "/contacts/"
     job = DataJob.objects.get(company=acme, kind=DataJob.Kind.CRM_DELETION)
     assert job.state == DataJob.State.QUEUED and job.requested_by == admin
+    assert job.params == {}  # who asked is the requested_by link: no copy of their e-mail address in the job
     [finished] = run_queued_jobs()
 
     assert finished.state == DataJob.State.SUCCEEDED and finished.percent == 100
@@ -197,6 +199,84 @@ def test_attachment_files_are_gone_from_storage_and_the_other_companys_stay(acme
     assert eraser.remaining_files(other_company.pk) == other_files
     job.refresh_from_db()
     assert job.result["files_deleted"] == 3
+
+
+PROBLEM_CSV = "Email,First Name\nnot-an-email,Secretname\nfine@example.com,Fine\n"
+
+
+def csv_file(content, name="people.csv"):
+    return SimpleUploadedFile(name, content.encode(), content_type="text/csv")
+
+
+def import_files(company):
+    return [name for name in eraser.remaining_files(company.pk) if "/imports/" in name]
+
+
+def test_import_uploads_and_error_reports_go_too_and_their_pages_then_answer_404(acme, other_company, admin, api):
+    other_api = ApiClient(other_company.admin)
+    finished_import = api.upload("imports", {"file": csv_file(PROBLEM_CSV)}).json()["job"]["id"]
+    other_import = other_api.upload("imports", {"file": csv_file(PROBLEM_CSV)}).json()["job"]["id"]
+    run_queued_jobs()
+    pending = do_upload_import_file(admin, csv_file(PROBLEM_CSV, "later.csv"))  # uploaded, never started
+    report = api.get(f"imports/{finished_import}/errors")
+    assert report.status_code == 200 and b"Secretname" in b"".join(report.streaming_content)
+    assert len(import_files(acme)) == 3  # the error report; the pending upload and its description with sample rows
+    other_files = eraser.remaining_files(other_company.pk)
+    planned = sum(crm_counts(acme).values())
+
+    job = do_start_crm_deletion(admin)
+    run_queued_jobs()
+
+    job.refresh_from_db()
+    assert import_files(acme) == []
+    assert not default_storage.exists(f"companies/{acme.pk}/imports")
+    assert job.result["files_deleted"] == 3 + 3  # attachments and import files
+    assert job.progress_total == planned + 3 + 3 and job.progress_done == job.progress_total
+    assert eraser.remaining_files(other_company.pk) == other_files
+    assert b"Secretname" in b"".join(other_api.get(f"imports/{other_import}/errors").streaming_content)
+
+    gone = api.get(f"imports/{finished_import}/errors")
+    assert gone.status_code == 404
+    assert gone.json()["error"] == {"code": "no_error_report", "message": "This import has no error report."}
+    client = logged_in(admin)
+    assert client.get(f"/contacts/import/{finished_import}/errors.csv").status_code == 404
+    assert client.get(f"/contacts/import/{finished_import}/").status_code == 200
+    assert client.get(f"/contacts/import/upload/{pending.token}/").status_code == 404
+
+
+def crm_counts(company):
+    return eraser.count_rows(company.pk, graph.crm_models())
+
+
+class RecordingProgress(Progress):
+    """The real progress reporter, remembering the step and the rows done at every save."""
+
+    def __init__(self, job):
+        super().__init__(job, heartbeat=False)
+        self.saved = []
+
+    def save(self):
+        super().save()
+        self.saved.append((self.step_text, self.done))
+
+
+def test_the_status_bar_moves_while_the_files_are_deleted(acme, admin):
+    for i in range(2 * crm_deletion.FILES_PER_SAVE + 2):
+        default_storage.save(f"companies/{acme.pk}/imports/{i:032x}/errors.csv", SimpleUploadedFile("e", b"row"))
+    rows = sum(crm_counts(acme).values())
+    job = do_start_crm_deletion(admin)
+    running = claim(job.pk)
+    progress = RecordingProgress(running)
+
+    crm_deletion.run_crm_deletion(running, progress)
+
+    total = rows + 3 + 2 * crm_deletion.FILES_PER_SAVE + 2
+    assert progress.total == total
+    during_files = [done for step, done in progress.saved if step in crm_deletion.CRM_FOLDERS.values()]
+    assert during_files == sorted(during_files) and len(set(during_files)) >= 4
+    assert rows < during_files[0] < during_files[-2] < total  # saved as files go, not once after the last one
+    assert during_files[-1] == total
+    assert DataJob.objects.get(pk=job.pk).progress_done == total
 
 
 def test_the_audit_log_records_who_deleted_what_and_the_requester_is_told(acme, admin):
@@ -345,10 +425,11 @@ def test_api_starts_the_job_and_answers_with_the_jobs_shape(acme, api):
     job = response.json()["job"]
     assert job["kind"] == "crm_deletion" and job["state"] == "queued"
     assert api.get(f"jobs/{job['id']}").json() == job
-    assert api.get("crm/deletion").json() == {"job": job}
+    assert api.get("crm/deletion").json() == job  # the job itself, as GET /api/v1/jobs/{id} returns it
 
     run_queued_jobs()
-    latest = api.get("crm/deletion").json()["job"]
+    latest = api.get("crm/deletion").json()
+    assert latest == api.get(f"jobs/{job['id']}").json()
     assert latest["state"] == "succeeded" and latest["progress"]["percent"] == 100
     assert latest["result"]["deleted"]["contacts"] == 6
 
@@ -419,6 +500,28 @@ def test_a_run_killed_after_it_finished_its_work_neither_audits_nor_notifies_twi
     assert finished.result["deleted"]["contacts"] == 6  # the counts planned at the start, not what the rerun found
     assert AuditEvent.objects.filter(action="crm.deleted_all").count() == 1
     assert Notice.objects.filter(user=admin).count() == 1
+    assert len([m for m in mail.outbox if m.to == [admin.email]]) == 1
+
+
+def test_a_run_killed_after_its_audit_but_before_telling_the_requester_tells_them_on_resume(acme, admin):
+    job = do_start_crm_deletion(admin)
+    running = claim(job.pk)
+    crm_deletion.run_crm_deletion(running, Progress(running, heartbeat=False))
+    # What a run killed right after its audit committed leaves behind: the audit, no notice, no e-mail, no mark.
+    Notice.objects.filter(user=admin).delete()
+    mail.outbox.clear()
+    cursor = {key: value for key, value in running.cursor.items() if key != "notified"}
+    DataJob.objects.filter(pk=job.pk).update(cursor=cursor, heartbeat_at=running.heartbeat_at - timedelta(hours=1))
+    reap_stale_jobs()
+
+    finished = run_job(job.pk)
+
+    assert finished.state == DataJob.State.SUCCEEDED
+    assert AuditEvent.objects.filter(action="crm.deleted_all").count() == 1
+    [notice] = Notice.objects.filter(user=admin)
+    assert notice.message.startswith("All CRM records have been deleted: 6 contacts")
+    [email] = [m for m in mail.outbox if m.to == [admin.email]]
+    assert email.subject == "All CRM records have been deleted"
 
 
 def test_a_deletion_that_keeps_crashing_is_never_given_up_and_keeps_the_lock(acme, admin, settings):
