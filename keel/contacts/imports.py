@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import logging
-import os
 import posixpath
 import re
 import tempfile
@@ -23,6 +22,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from keel.accounts.access import require_permission
@@ -35,6 +35,7 @@ from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed
 from keel.jobs.registry import register, register_periodic
 from keel.jobs.runner import active_exclusive_job, create_job, refusal_for
+from keel.storage import company_folder, company_ids_with_files, delete_folder, list_folder
 
 logger = logging.getLogger("keel.contacts")
 
@@ -49,12 +50,8 @@ REPORT_RETENTION_DAYS = 30  # error reports (they hold rows of the file) are del
 SWEEP_EVERY_SECONDS = 300
 
 
-def imports_root(company_id):
-    return f"companies/{int(company_id)}/imports"
-
-
 def folder_for(company_id, token):
-    return f"{imports_root(company_id)}/{token}"
+    return company_folder(company_id, "imports", token)
 
 
 # --- actions ------------------------------------------------------------------------------------------------
@@ -160,7 +157,7 @@ def do_import_file(user, uploaded, mapping=None, encoding="utf-8"):
     try:
         return do_start_import(user, upload, mapping=mapping)
     except Exception:
-        _delete_folder(upload.folder)
+        delete_folder(upload.folder)
         raise
 
 
@@ -325,7 +322,7 @@ def finish_import(job, outcome, progress=None):
         _merge_report(job, folder, cursor.get("parts", []))
         cursor["report_ready"] = True
         _store_cursor(job, cursor, progress)
-    _delete_folder(folder, keep=(REPORT_NAME,))
+    delete_folder(folder, keep=(REPORT_NAME,))
     job.result = _result(job, cursor, outcome)
     if progress is None:
         DataJob.objects.filter(pk=job.pk).update(result=job.result)
@@ -361,29 +358,6 @@ def _merge_report(job, folder, parts):
             default_storage.delete(report)
         merged.seek(0)
         _save(report, File(merged))
-
-
-def _delete_folder(folder, keep=()):
-    if not folder:
-        return
-    try:
-        dirs, files = default_storage.listdir(folder)
-    except (FileNotFoundError, OSError):
-        return
-    for name in files:
-        if name not in keep:
-            default_storage.delete(f"{folder}/{name}")
-    for sub in dirs:
-        _delete_folder(f"{folder}/{sub}")
-    _remove_dir(folder)
-
-
-def _remove_dir(directory):
-    """Local storage keeps emptied folders; remove an empty one (object stores have no folders)."""
-    try:
-        os.rmdir(default_storage.path(directory))
-    except (NotImplementedError, AttributeError, OSError):
-        pass
 
 
 def report_name(job):
@@ -450,36 +424,49 @@ _last_sweep = [0.0]
 
 def sweep_import_files(force=False):
     """Delete uploads nobody started, leftovers of imports whose clean-up was interrupted, and old error
-    reports. Runs in the worker beside the reaper, every few minutes."""
+    reports. Runs in the worker beside the reaper, every few minutes: one query for the whole sweep, then a walk
+    of the import folders."""
     if not force and time.monotonic() - _last_sweep[0] < SWEEP_EVERY_SECONDS:
         return
     _last_sweep[0] = time.monotonic()
-    try:
-        companies = default_storage.listdir("companies")[0]
-    except (FileNotFoundError, OSError):
-        return
     now = timezone.now()
-    for company_id in companies:
-        if not company_id.isdigit():
-            continue
-        try:
-            tokens = default_storage.listdir(imports_root(company_id))[0]
-        except (FileNotFoundError, OSError):
-            continue
-        for token in tokens:
-            _sweep_folder(int(company_id), folder_for(company_id, token), now)
+    kept = _imports_keeping_files(now)
+    for company_id in company_ids_with_files():
+        for token in list_folder(company_folder(company_id, "imports"))[0]:
+            folder = folder_for(company_id, token)
+            _sweep_folder(folder, kept.get(folder), now)
 
 
-def _sweep_folder(company_id, folder, now):
-    job = DataJob.objects.filter(company_id=company_id, kind=DataJob.Kind.IMPORT, params__folder=folder).first()
-    if job is None:
-        if _age(folder, now) > timedelta(hours=ABANDONED_UPLOAD_HOURS):
-            _delete_folder(folder)
-    elif job.is_final:
-        if job.finished_at and now - job.finished_at > timedelta(days=REPORT_RETENTION_DAYS):
-            _delete_folder(folder)
-        elif _has_leftovers(folder):
+def _imports_keeping_files(now):
+    """``{folder: (job id, state)}`` of the imports whose folder must stay: running or queued ones, and ended ones
+    whose error report is still kept. Any other folder is an upload nobody started or an expired import."""
+    still_kept = (
+        Q(state__in=DataJob.ACTIVE_STATES)
+        | Q(finished_at__isnull=True)
+        | Q(finished_at__gte=now - timedelta(days=REPORT_RETENTION_DAYS))
+    )
+    jobs = DataJob.objects.filter(still_kept, kind=DataJob.Kind.IMPORT).values_list("params__folder", "id", "state")
+    return {folder: (job_id, state) for folder, job_id, state in jobs if folder}
+
+
+def _sweep_folder(folder, kept_by, now):
+    if kept_by is None:
+        # An upload nobody started is kept for a day; an ended import's folder has no fresh upload left in it.
+        if _age(folder, now) > timedelta(hours=ABANDONED_UPLOAD_HOURS) and not _started_since(folder):
+            delete_folder(folder)
+        return
+    job_id, state = kept_by
+    if state not in DataJob.ACTIVE_STATES and _has_leftovers(folder):
+        job = DataJob.objects.filter(pk=job_id).first()
+        if job is not None:
             finish_import(job, job.state)
+
+
+def _started_since(folder):
+    """An import started from this upload after the sweep's query began (its folder must stay)."""
+    return DataJob.objects.filter(
+        kind=DataJob.Kind.IMPORT, params__folder=folder, state__in=DataJob.ACTIVE_STATES
+    ).exists()
 
 
 def _age(folder, now):
@@ -490,10 +477,7 @@ def _age(folder, now):
 
 
 def _has_leftovers(folder):
-    try:
-        dirs, files = default_storage.listdir(folder)
-    except (FileNotFoundError, OSError):
-        return False
+    dirs, files = list_folder(folder)
     return bool(dirs) or any(name != REPORT_NAME for name in files)
 
 

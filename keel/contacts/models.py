@@ -3,12 +3,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from keel.contacts.lookups import SearchKey
+from keel.storage import company_folder
 from keel.tenancy import TenantModel
 
 
 def attachment_path(instance, filename):
-    # One storage prefix per company, so that deleting a company can list and verify everything it stored.
-    return f"companies/{instance.company_id}/attachments/{timezone.now():%Y/%m}/{filename}"
+    # In the company's own folder, so that deleting a company can list and verify everything it stored.
+    return company_folder(instance.company_id, "attachments", f"{timezone.now():%Y/%m}", filename)
 
 
 class Contact(TenantModel):

@@ -28,6 +28,7 @@ from keel.jobs.models import DataJob
 from keel.jobs.progress import JobFailed
 from keel.jobs.registry import register, register_periodic
 from keel.jobs.runner import create_job, request_cancel
+from keel.storage import company_folder
 
 logger = logging.getLogger("keel.datacontrol")
 
@@ -232,17 +233,13 @@ register_periodic(expire_exports)
 # --- the job -----------------------------------------------------------------------------------------------------
 
 
-def _storage_folder(archive):
-    return f"companies/{archive.company_id}/exports"
-
-
 def final_storage_name(archive):
-    return f"{_storage_folder(archive)}/{archive.pk}/{download_filename(archive)}"
+    return company_folder(archive.company_id, "exports", str(archive.pk), download_filename(archive))
 
 
 def partial_storage_name(archive, attempt):
     # One name per attempt: a runner presumed dead but still alive never writes into its successor's file.
-    return f"{_storage_folder(archive)}/partial/export-{archive.pk}-attempt-{attempt}.zip"
+    return company_folder(archive.company_id, "exports", "partial", f"export-{archive.pk}-attempt-{attempt}.zip")
 
 
 def _local_path(storage_name, create=True):

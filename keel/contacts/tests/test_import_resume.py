@@ -182,6 +182,24 @@ def test_the_sweeper_deletes_uploads_never_started_and_old_reports_only(admin, c
     assert stored_files(company) == sorted([f"{fresh.folder}/meta.json", f"{fresh.folder}/upload.csv"])
 
 
+def test_the_sweeper_asks_the_database_once_however_many_folders_it_walks(admin, company, other_company):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def sweep_queries():
+        with CaptureQueriesContext(connection) as queries:
+            imports.sweep_import_files(force=True)
+        return len(queries)
+
+    imports.do_upload_import_file(admin, SimpleUploadedFile("a.csv", b"email\nx@example.com\n"))
+    assert sweep_queries() == 1
+    for user in (admin, admin, other_company.admin):
+        upload = imports.do_upload_import_file(user, SimpleUploadedFile("b.csv", b"email\ny@example.com\n"))
+    imports.do_start_import(other_company.admin, upload)
+    assert sweep_queries() == 1
+
+
 def test_the_sweeper_finishes_the_clean_up_of_an_import_that_ended_without_it(admin, company):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
