@@ -1,17 +1,14 @@
 """CRM writes are refused while all CRM records are being deleted (or the company is)."""
 
 from keel.jobs.models import DataJob
-from keel.jobs.runner import refusal_for
+from keel.jobs.runner import active_job, refusal_for
 
 BLOCKING_KINDS = (DataJob.Kind.CRM_DELETION, DataJob.Kind.COMPANY_DELETION)
 
 
 def crm_deletion_job(company):
-    return (
-        DataJob.objects.filter(company=company, kind__in=BLOCKING_KINDS, state__in=DataJob.ACTIVE_STATES)
-        .order_by("-id")
-        .first()
-    )
+    """The active deletion of all CRM records (or of the company) of a company (or company id), or None."""
+    return active_job(company, BLOCKING_KINDS)
 
 
 def ensure_crm_writable(company):

@@ -8,6 +8,7 @@ from ninja import Router, Schema, Status
 from keel.accounts.access import require_company_admin
 from keel.datacontrol import exports
 from keel.datacontrol.models import ExportArchive
+from keel.jobs.api import ProgressOut
 from keel.tenancy import tenant_get
 
 router = Router(tags=["exports"])
@@ -15,12 +16,6 @@ router = Router(tags=["exports"])
 
 class ExportRequest(Schema):
     scope: list[str] | None = None
-
-
-class ProgressOut(Schema):
-    done: int
-    total: int
-    percent: int
 
 
 class ExportOut(Schema):

@@ -11,6 +11,8 @@ router = Router(tags=["jobs"])
 
 
 class ProgressOut(Schema):
+    """How far a job is, wherever the API reports progress (jobs, exports, deletions): use this one schema."""
+
     done: int
     total: int
     percent: int

@@ -23,12 +23,20 @@ class OperationInProgress(Conflict):
     code = "operation_in_progress"
 
 
-def active_exclusive_job(company):
+def active_job(company, kinds):
+    """The newest queued or running job of one of ``kinds`` of the company (a Company or its id), or None.
+
+    The one way to ask "is an import / a deletion / ... going on for this company?"; e.g.
+    ``active_job(company, [DataJob.Kind.CRM_DELETION])``.
+    """
     return (
-        DataJob.objects.filter(company=company, kind__in=DataJob.EXCLUSIVE_KINDS, state__in=DataJob.ACTIVE_STATES)
-        .order_by("-id")
-        .first()
+        DataJob.objects.filter(company=company, kind__in=kinds, state__in=DataJob.ACTIVE_STATES).order_by("-id").first()
     )
+
+
+def active_exclusive_job(company):
+    """The company's active job of an exclusive kind (at most one can be active): it blocks starting another."""
+    return active_job(company, DataJob.EXCLUSIVE_KINDS)
 
 
 def kind_label(kind):
@@ -222,6 +230,8 @@ def reap_stale_jobs():
     resumable), or failed once it used up its attempts. A queued job whose task was lost is enqueued again;
     a duplicate task is harmless because ``claim`` lets only one runner have the job.
     """
+    from keel.jobs.tasks import has_pending_task, run_data_job
+
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
     reaped = []
@@ -241,16 +251,8 @@ def reap_stale_jobs():
             _requeue(job.pk, job.attempts)
         reaped.append(job.pk)
     for job in DataJob.objects.filter(state=DataJob.State.QUEUED, enqueued_at__lt=stale):
-        if not _has_pending_task(job.pk):
+        if not has_pending_task(run_data_job, job.pk):
             DataJob.objects.filter(pk=job.pk).update(enqueued_at=now)
             enqueue(job.pk)
             reaped.append(job.pk)
     return reaped
-
-
-def _has_pending_task(job_id):
-    from django_tasks_db.models import DBTaskResult
-
-    return DBTaskResult.objects.filter(
-        status="READY", task_path="keel.jobs.tasks.run_data_job", args_kwargs__args__0=job_id
-    ).exists()

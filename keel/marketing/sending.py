@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from keel.contacts.guards import crm_deletion_job
 from keel.contacts.models import ContactEvent
+from keel.jobs.tasks import has_pending_task
 from keel.marketing.models import Campaign, CampaignRecipient
 
 logger = logging.getLogger("keel.marketing")
 
 BATCH_SIZE = 500
-TASK_PATH = "keel.marketing.tasks.send_campaign"
 
 
 def enqueue_sending(campaign_id):
@@ -86,15 +86,14 @@ def _send_batch(campaign, batch_size):
 
 def resume_stalled_campaigns():
     """Housekeeping run by every worker: re-enqueue campaigns whose sending task died with its worker."""
-    from django_tasks_db.models import DBTaskResult
+    from keel.marketing.tasks import send_campaign
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
     stalled = Campaign.objects.filter(status=Campaign.Status.SENDING, heartbeat_at__lt=stale)
     resumed = []
     for campaign_id, heartbeat_at in stalled.values_list("id", "heartbeat_at"):
-        queued = DBTaskResult.objects.filter(status="READY", task_path=TASK_PATH, args_kwargs__args__0=campaign_id)
-        if queued.exists():
+        if has_pending_task(send_campaign, campaign_id):
             continue  # a task is waiting for a free worker; nothing died
         # Only the runner whose update matches the old heartbeat enqueues: two workers never both resume it.
         if Campaign.objects.filter(pk=campaign_id, heartbeat_at=heartbeat_at).update(heartbeat_at=now):

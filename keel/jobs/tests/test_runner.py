@@ -14,12 +14,15 @@ from keel.jobs.progress import JobFailed, LeaseLost, Progress
 from keel.jobs.registry import HANDLERS, JobHandler
 from keel.jobs.runner import (
     OperationInProgress,
+    active_exclusive_job,
+    active_job,
     create_job,
     reap_stale_jobs,
     refusal_for,
     request_cancel,
     run_job,
 )
+from keel.jobs.tasks import has_pending_task, run_data_job
 from keel.testing import run_queued_jobs
 
 EXPORT = DataJob.Kind.EXPORT
@@ -101,6 +104,32 @@ def test_refusal_sentences_name_the_running_operation(company):
     assert refusal_for(job).message == (
         "Another operation is in progress: an import of contacts (job 7). Wait for it to finish or cancel it."
     )
+
+
+def test_active_job_is_the_newest_queued_or_running_job_of_the_kinds_asked_for(company, other_company):
+    assert active_job(company, [EXPORT]) is None
+    older = create_job(company, EXPORT, company.admin)
+    newer = create_job(company, EXPORT, company.admin)
+    DataJob.objects.filter(pk=newer.pk).update(state=DataJob.State.RUNNING)
+    create_job(other_company, IMPORT, other_company.admin)
+    assert active_job(company, [EXPORT]) == newer
+    assert active_job(company.pk, [EXPORT, IMPORT]) == newer  # a company id will do
+    assert active_job(company, [IMPORT]) is None and active_exclusive_job(company) is None
+    DataJob.objects.filter(pk=newer.pk).update(state=DataJob.State.SUCCEEDED)
+    assert active_job(company, [EXPORT]) == older
+    assert active_exclusive_job(other_company).kind == IMPORT
+
+
+def test_has_pending_task_sees_only_a_task_still_waiting_for_a_worker(company):
+    job = create_job(company, EXPORT, company.admin)
+    assert not has_pending_task(run_data_job, job.pk)
+    from keel.jobs.runner import enqueue
+
+    enqueue(job.pk)
+    assert has_pending_task(run_data_job, job.pk)
+    assert not has_pending_task(run_data_job, job.pk + 1)
+    tasks_for(job).update(status="RUNNING")
+    assert not has_pending_task(run_data_job, job.pk)
 
 
 # --- running -------------------------------------------------------------------------------------------------
