@@ -2,19 +2,15 @@
 
 import json
 import os
-import sys
-import threading
-import time
 
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from keel.accounts.models import Company, User
 from keel.contacts.imports import do_import_file
 from keel.errors import KeelError
+from keel.jobs.cli import run_in_foreground
 from keel.jobs.models import DataJob
-from keel.jobs.runner import run_job
 
 
 class Command(BaseCommand):
@@ -49,7 +45,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Import job {job.pk} started for {target.name}.")
         if no_wait:
             return
-        job = self._run_with_progress(job)
+        job = run_in_foreground(job, self.stderr)  # a worker that claims it first runs it instead
         self.stdout.write(job.outcome)
         if job.result.get("error_report"):
             self.stdout.write(f"Error report: /contacts/import/{job.pk}/errors.csv")
@@ -62,31 +58,3 @@ class Command(BaseCommand):
         if actor is None:
             raise CommandError("No such active user in this company." if email else "The company has no active admin.")
         return actor
-
-    def _run_with_progress(self, job):
-        """Run the job here (a worker that claims it first runs it instead) and draw its progress meanwhile."""
-
-        def run():
-            try:
-                run_job(job.pk)
-            finally:
-                connection.close()
-
-        runner = threading.Thread(target=run, daemon=True)
-        runner.start()
-        while True:
-            job.refresh_from_db()
-            self._draw(job)
-            if job.is_final:
-                break
-            time.sleep(0.5)
-        runner.join(timeout=5)
-        sys.stderr.write("\n")
-        return job
-
-    def _draw(self, job):
-        width = 30
-        filled = int(job.percent * width / 100)
-        step = job.step or job.get_state_display()
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {job.percent:3d} %  {step[:60]:<60}")
-        sys.stderr.flush()

@@ -1,59 +1,13 @@
 """``keel export --company SLUG [--scope ...] --out FILE``: the exporter in the foreground, with a progress bar."""
 
 import os
-import sys
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from keel.accounts.models import Company
 from keel.audit.actions import record
 from keel.datacontrol import exporter
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
-
-    WIDTH = 30
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.total = 0
-        self.done = 0
-        self.text = ""
-        self._drawn_at = 0.0
-
-    def set_total(self, total):
-        self.total = total
-        self._draw()
-
-    def advance(self, n=1):
-        self.done += n
-        self._draw()
-
-    def step(self, text):
-        self.text = text
-        self._draw(force=True)
-
-    def checkpoint(self):
-        pass
-
-    def finish(self):
-        self.done = self.total
-        self._draw(force=True)
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def _draw(self, force=False):
-        now = time.monotonic()
-        if not force and now - self._drawn_at < 0.1:
-            return
-        self._drawn_at = now
-        fraction = min(1.0, self.done / self.total) if self.total else 0.0
-        filled = int(fraction * self.WIDTH)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self.stream.write(f"\r[{bar}] {fraction * 100:5.1f}%  {self.done}/{self.total}  {self.text[:40]:<40}")
-        self.stream.flush()
+from keel.jobs.cli import BarProgress, ProgressBar
 
 
 class Command(BaseCommand):
@@ -87,7 +41,7 @@ class Command(BaseCommand):
         if not os.path.isdir(folder):
             raise CommandError(f"The folder {folder} does not exist.")
 
-        progress = None if no_progress else TerminalProgress(sys.stderr)
+        progress = None if no_progress else BarProgress(ProgressBar(self.stderr))
         partial = f"{out}.partial"  # the archive appears under its name only once it is complete
         try:
             with open(partial, "wb") as handle:
