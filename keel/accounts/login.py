@@ -1,23 +1,20 @@
 """Checking an e-mail address and password, for the login form and the API alike.
 
-Failed attempts are counted per e-mail address and per client address in Django's cache; once either count reaches
-KEEL_LOGIN_ATTEMPTS inside KEEL_LOGIN_WINDOW_SECONDS, every attempt for that e-mail or from that address is refused
-until the window ends, even with the right password (otherwise guessing would simply go on).
+Failed attempts are counted per e-mail address and per client address (keel.accounts.throttle); once either count
+reaches KEEL_LOGIN_ATTEMPTS inside KEEL_LOGIN_WINDOW_SECONDS, every attempt for that e-mail or from that address is
+refused until the window ends, even with the right password (otherwise guessing would simply go on).
 """
 
 import hashlib
-import math
-import time
-
-from django.conf import settings
-from django.core.cache import cache
 
 from keel.accounts.middleware import COMPANY_DELETING_MESSAGE
 from keel.accounts.models import User
+from keel.accounts.throttle import FailureThrottle
 from keel.audit.actions import record
-from keel.errors import Forbidden, KeelError, RateLimited
+from keel.errors import Forbidden, KeelError
 
 INCORRECT_CREDENTIALS_MESSAGE = "Incorrect e-mail or password."
+LOGIN_THROTTLE = FailureThrottle("login-failures", "KEEL_LOGIN_ATTEMPTS", "KEEL_LOGIN_WINDOW_SECONDS")
 
 
 class InvalidCredentials(KeelError):
@@ -34,41 +31,22 @@ def normalize_email(email):
     return (email or "").strip().lower()
 
 
-def _throttle_keys(email, ip):
-    email_digest = hashlib.sha256(email.encode()).hexdigest()
-    return [f"keel:login-failures:email:{email_digest}", f"keel:login-failures:ip:{ip}"]
-
-
-def _minutes(seconds):
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
+def _email_subject(email):
+    return f"email:{hashlib.sha256(email.encode()).hexdigest()}"
 
 
 def ensure_not_throttled(email, ip):
-    now = time.time()
-    for key in _throttle_keys(email, ip):
-        state = cache.get(key)
-        if state and state["count"] >= settings.KEEL_LOGIN_ATTEMPTS and state["until"] > now:
-            wait = state["until"] - now
-            raise RateLimited(
-                f"Too many failed attempts. Try again in {_minutes(wait)}.", retry_after_seconds=math.ceil(wait)
-            )
+    LOGIN_THROTTLE.ensure_allowed(_email_subject(email), f"ip:{ip}")
 
 
 def count_failure(email, ip):
-    now = time.time()
-    for key in _throttle_keys(email, ip):
-        state = cache.get(key)
-        if not state or state["until"] <= now:
-            state = {"count": 0, "until": now + settings.KEEL_LOGIN_WINDOW_SECONDS}
-        state["count"] += 1
-        cache.set(key, state, timeout=math.ceil(state["until"] - now) + 1)
+    LOGIN_THROTTLE.count_failure(_email_subject(email), f"ip:{ip}")
 
 
 def forget_failures(email):
     # Only the e-mail's count: a success must not reset the address's count, or one valid account would let its
     # owner keep guessing other people's passwords.
-    cache.delete(_throttle_keys(email, "")[0])
+    LOGIN_THROTTLE.forget(_email_subject(email))
 
 
 def check_credentials(email, password, ip):
