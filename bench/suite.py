@@ -50,8 +50,8 @@ class Options:
             events_per_contact=5,
             other_companies=1,
             naive_max=1000,
-            page_requests=20,
-            idle_requests=40,
+            page_requests=15,
+            idle_requests=30,
             think_ms=10,
             quick=True,
         )

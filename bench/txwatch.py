@@ -63,13 +63,20 @@ class Watch:
         self.lock = threading.Lock()
         self.transactions = Tally()
         self.autocommit = Tally()
+        self.rowless = Tally()
 
-    def add(self, seconds, sql, autocommit=False):
+    def add(self, seconds, sql, autocommit=False, rowless=False):
         with self.lock:
-            (self.autocommit if autocommit else self.transactions).add(seconds, sql)
+            tally = self.rowless if rowless else self.autocommit if autocommit else self.transactions
+            tally.add(seconds, sql)
 
     def summary(self):
-        return {**self.transactions.summary(), "autocommit_writes": self.autocommit.summary()}
+        return {
+            **self.transactions.summary(),
+            "autocommit_writes": self.autocommit.summary(),
+            # PostgreSQL: write statements that changed no row (e.g. a final "anything left?" DELETE) lock nothing.
+            "rowless_writes": self.rowless.summary(),
+        }
 
 
 WATCH = Watch()
@@ -102,6 +109,7 @@ def install():
             self._bench_started = time.perf_counter()
             self._bench_first_write = "" if self.vendor != "sqlite" else "BEGIN IMMEDIATE"
             self._bench_wrote = self.vendor == "sqlite"
+            self._bench_rowless_sql = ""
         return result
 
     def finish(self):
@@ -110,6 +118,8 @@ def install():
             self._bench_started = None
             if getattr(self, "_bench_wrote", False):
                 WATCH.add(time.perf_counter() - started, getattr(self, "_bench_first_write", ""))
+            elif getattr(self, "_bench_rowless_sql", ""):
+                WATCH.add(time.perf_counter() - started, self._bench_rowless_sql, rowless=True)
 
     def commit(self):
         try:
@@ -129,16 +139,21 @@ def install():
             if not _is_write(sql):
                 return original(self, sql, *args, **kwargs)
             if getattr(db, "_bench_started", None) is not None:  # inside a transaction: remember what it wrote
-                if not db._bench_wrote or db._bench_first_write == "BEGIN IMMEDIATE":
+                result = original(self, sql, *args, **kwargs)
+                changed = self.cursor.rowcount != 0 or db.vendor == "sqlite"
+                if changed and (not db._bench_wrote or db._bench_first_write == "BEGIN IMMEDIATE"):
                     db._bench_first_write = sql
-                db._bench_wrote = True
-                return original(self, sql, *args, **kwargs)
+                if changed:
+                    db._bench_wrote = True
+                elif not db._bench_rowless_sql:
+                    db._bench_rowless_sql = sql
+                return result
             started = time.perf_counter()
-            try:
-                return original(self, sql, *args, **kwargs)
-            finally:
-                if db.get_autocommit():
-                    WATCH.add(time.perf_counter() - started, sql, autocommit=True)
+            result = original(self, sql, *args, **kwargs)
+            if db.get_autocommit():
+                rowless = db.vendor != "sqlite" and self.cursor.rowcount == 0
+                WATCH.add(time.perf_counter() - started, sql, autocommit=not rowless, rowless=rowless)
+            return result
 
         return run
 
