@@ -21,6 +21,7 @@ The order of events is what makes the deletion both impossible by accident and c
 
 import hashlib
 import logging
+import math
 import secrets
 import time
 from contextlib import suppress
@@ -37,6 +38,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from keel.accounts.access import require_company_admin
 from keel.accounts.models import ApiToken, Company
 from keel.accounts.notify import send_email
+from keel.accounts.throttle import FailureThrottle, minutes_text
 from keel.audit.actions import record
 from keel.datacontrol import eraser, graph
 from keel.datacontrol.models import DeletionReceipt, ExportArchive
@@ -46,6 +48,7 @@ from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, WorkerStoppin
 from keel.jobs.registry import register
 from keel.jobs.runner import create_job, request_cancel
 from keel.marketing.models import Campaign, Workflow
+from keel.storage import company_folder, walk_files
 
 logger = logging.getLogger("keel.datacontrol")
 
@@ -154,8 +157,10 @@ def latest_export(company):
 # --- re-authentication and the optional e-mailed code ------------------------------------------------------------
 
 
-def _failures_key(user):
-    return f"keel:company-deletion:reauth-failures:{user.pk}"
+# Failed re-authentications (password or e-mailed code) per user, counted in the login's window.
+REAUTH_THROTTLE = FailureThrottle(
+    "company-deletion:reauth-failures", "KEEL_REAUTH_ATTEMPTS", "KEEL_LOGIN_WINDOW_SECONDS"
+)
 
 
 def _code_key(user):
@@ -163,22 +168,12 @@ def _code_key(user):
 
 
 def _ensure_not_throttled(user):
-    failures = cache.get(_failures_key(user))
-    if failures and failures["count"] >= settings.KEEL_REAUTH_ATTEMPTS:
-        wait = max(1, int(failures["until"] - timezone.now().timestamp()))
+    wait = REAUTH_THROTTLE.wait_seconds(user.pk)
+    if wait:
         raise RateLimited(
-            f"Too many failed attempts to confirm the deletion. Try again in {(wait + 59) // 60} minute(s).",
-            code="rate_limited",
-            retry_after=wait,
+            f"Too many failed attempts to confirm the deletion. Try again in {minutes_text(wait)}.",
+            retry_after=math.ceil(wait),
         )
-
-
-def _record_failure(user):
-    window = settings.KEEL_LOGIN_WINDOW_SECONDS
-    failures = cache.get(_failures_key(user)) or {"count": 0, "until": timezone.now().timestamp() + window}
-    failures["count"] += 1
-    remaining = max(1, int(failures["until"] - timezone.now().timestamp()))
-    cache.set(_failures_key(user), failures, remaining)
 
 
 def _code_digest(user, code):
@@ -210,7 +205,7 @@ def _check_code(user, code):
         )
     expected = cache.get(_code_key(user))
     if not expected or not constant_time_compare(expected, _code_digest(user, code)):
-        _record_failure(user)
+        REAUTH_THROTTLE.count_failure(user.pk)
         raise Forbidden(
             "The one-time code is not correct or has expired. Ask for a new code and try again.",
             code="verification_failed",
@@ -228,7 +223,7 @@ def _check_confirmation(user, company_name, password, code):
             field="company_name",
         )
     if not user.check_password(password or ""):
-        _record_failure(user)
+        REAUTH_THROTTLE.count_failure(user.pk)
         raise Forbidden(
             "The password is not correct. Re-enter the password you log in with.",
             code="reauthentication_failed",
@@ -236,7 +231,7 @@ def _check_confirmation(user, company_name, password, code):
         )
     if settings.KEEL_DELETION_EMAIL_CODE:
         _check_code(user, code)
-    cache.delete(_failures_key(user))
+    REAUTH_THROTTLE.forget(user.pk)
 
 
 # --- starting the deletion -----------------------------------------------------------------------------------------
@@ -492,8 +487,8 @@ def _erase_files(company_id, tracker):
     """
     tracker.step("Deleting stored files")
     unsaved, saved_at = 0, time.monotonic()
-    # The eraser's own walk: one directory listing in memory at a time, however many files there are.
-    for name in eraser._walk_files(default_storage, eraser.company_prefix(company_id)):
+    # One folder listing in memory at a time, however many files there are.
+    for name in walk_files(company_folder(company_id)):
         default_storage.delete(name)
         _count_files_deleted(tracker, 1)
         unsaved += 1

@@ -35,7 +35,8 @@ from keel.datacontrol import eraser, graph
 from keel.errors import Conflict, Forbidden, InvalidInput
 from keel.jobs.models import DataJob
 from keel.jobs.registry import register
-from keel.jobs.runner import create_job
+from keel.jobs.runner import active_job, create_job
+from keel.storage import company_folder, walk_files
 
 logger = logging.getLogger("keel.datacontrol")
 
@@ -112,11 +113,7 @@ def latest_crm_deletion(company):
 
 
 def active_crm_deletion(company):
-    return (
-        DataJob.objects.filter(company=company, kind=DataJob.Kind.CRM_DELETION, state__in=DataJob.ACTIVE_STATES)
-        .order_by("-id")
-        .first()
-    )
+    return active_job(company, [DataJob.Kind.CRM_DELETION])
 
 
 def sending_campaign(company):
@@ -226,7 +223,7 @@ def _erase_files(company_id, progress):
     for folder, step in CRM_FOLDERS.items():
         progress.step(step)
         unsaved = 0
-        for name in _stored_files(eraser.company_prefix(company_id, folder)):
+        for name in walk_files(company_folder(company_id, folder)):
             default_storage.delete(name)
             deleted += 1
             unsaved += 1
@@ -238,18 +235,6 @@ def _erase_files(company_id, progress):
         # Removes the emptied folders (and would delete a file that appeared meanwhile, which nothing should write).
         deleted += eraser.erase_files(company_id, folder)
     return deleted
-
-
-def _stored_files(directory):
-    """Every file name under ``directory``, one directory listing in memory at a time."""
-    try:
-        subdirs, files = default_storage.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for filename in files:
-        yield f"{directory}/{filename}"
-    for subdir in subdirs:
-        yield from _stored_files(f"{directory}/{subdir}")
 
 
 def _save_progress(progress):

@@ -13,15 +13,13 @@ Instead each table is emptied with raw, parameterised range deletes on the ``(co
 * memory is flat: no row is ever loaded into Python, only the boundary id of the next batch.
 """
 
-import os
-import posixpath
 import time
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
+from keel import storage
 from keel.datacontrol import graph
 
 
@@ -217,60 +215,20 @@ def _erase_batch(company_id, model, after, progress, batch_size):
     return deleted, (row[0] if row else after), row is not None
 
 
-# --- stored files ----------------------------------------------------------------------------------------------
+# --- stored files (``keel.storage`` walks and deletes them) ----------------------------------------------------
 
 
-def company_prefix(company_id, subdir=None):
-    prefix = f"companies/{int(company_id)}"
-    return f"{prefix}/{subdir.strip('/')}" if subdir else prefix
+def erase_files(company_id, folder=None):
+    """Delete the company's stored files (all of them, or those under one sub-folder) and the emptied folders.
+    Idempotent; returns how many files were deleted."""
+    return storage.delete_folder(storage.company_folder(company_id, folder))
 
 
-def _walk_files(storage, directory):
-    """Every file name under ``directory``, depth first, one directory listing in memory at a time."""
-    try:
-        subdirs, files = storage.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for filename in files:
-        yield posixpath.join(directory, filename)
-    for subdir in subdirs:
-        yield from _walk_files(storage, posixpath.join(directory, subdir))
-
-
-def erase_files(company_id, subdir=None):
-    """Delete the company's stored files (all of them, or those under one sub-folder). Idempotent; returns count."""
-    storage = default_storage
-    deleted = 0
-    for name in _walk_files(storage, company_prefix(company_id, subdir)):
-        if storage.exists(name):
-            storage.delete(name)
-            deleted += 1
-    _remove_empty_directories(storage, company_prefix(company_id, subdir))
-    return deleted
-
-
-def _remove_empty_directories(storage, directory):
-    """A local folder keeps its emptied sub-folders; remove them so that nothing of the company is left behind."""
-    if not hasattr(storage, "path"):
-        return  # object stores have no directories
-    try:
-        root = storage.path(directory)
-    except NotImplementedError:
-        return
-    if not os.path.isdir(root):
-        return
-    for current, _dirs, _files in os.walk(root, topdown=False):
-        try:
-            os.rmdir(current)
-        except OSError:
-            pass  # not empty: a file arrived meanwhile, and remaining_files() will report it
-
-
-def count_files(company_id, subdir=None):
+def count_files(company_id, folder=None):
     """How many stored files the company has (under one sub-folder, if given), counted without listing them all."""
-    return sum(1 for _ in _walk_files(default_storage, company_prefix(company_id, subdir)))
+    return sum(1 for _ in storage.walk_files(storage.company_folder(company_id, folder)))
 
 
 def remaining_files(company_id):
-    """Names of the stored files still under the company's prefix: ``[]`` means none."""
-    return sorted(_walk_files(default_storage, company_prefix(company_id)))
+    """Names of the stored files still under the company's folder: ``[]`` means none."""
+    return sorted(storage.walk_files(storage.company_folder(company_id)))

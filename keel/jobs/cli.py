@@ -119,26 +119,27 @@ def job_progress(job):
     return job.percent, job.step or job.get_state_display()
 
 
-def run_in_foreground(job, stream, *, describe=job_progress, pause=retry_delay):
+def run_in_foreground(job, stream, *, describe=job_progress, pause=retry_delay, on_retry=None):
     """Run ``job`` in this process until it has ended, drawing its progress on ``stream``; returns the ended job.
 
     If a worker claimed the job first, this follows it instead (and reaps it should that worker die, as nobody
     else may be reaping). A job that an error sent back to the queue is run here again after ``pause(job)``
-    seconds, the wait a worker would have. The bar is drawn from the job row by a thread with its own database
-    connection; ``describe(job) -> (percent, text)`` chooses what it shows.
+    seconds, the wait a worker would have; ``on_retry(job, seconds)``, if given, is told before that wait. A job
+    whose row is deleted when it ends (a company deletion) has ended then. The bar is drawn from the job row by a
+    thread with its own database connection; ``describe(job) -> (percent, text)`` chooses what it shows.
     """
     bar = ProgressBar(stream)
     stop = threading.Event()
     drawer = threading.Thread(target=_draw_until, args=(job.pk, bar, describe, stop), daemon=True)
     drawer.start()
     try:
-        while True:
-            job.refresh_from_db()
-            if job.is_final:
-                break
+        while _refreshed(job) and not job.is_final:
             if job.state == DataJob.State.QUEUED:
                 if job.attempts:  # a retry: after the same pause a worker would make
-                    time.sleep(pause(job))
+                    seconds = pause(job)
+                    if on_retry is not None:
+                        on_retry(job, seconds)
+                    time.sleep(seconds)
                 run_job(job.pk)
             else:
                 reap_stale_jobs()
@@ -149,6 +150,15 @@ def run_in_foreground(job, stream, *, describe=job_progress, pause=retry_delay):
     bar.show(*describe(job), force=True)
     bar.close()
     return job
+
+
+def _refreshed(job):
+    """Reload the job from its row; False once the row is gone."""
+    try:
+        job.refresh_from_db()
+    except DataJob.DoesNotExist:
+        return False
+    return True
 
 
 def _draw_until(job_pk, bar, describe, stop):

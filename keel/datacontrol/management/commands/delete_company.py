@@ -1,9 +1,9 @@
+"""``keel delete-company SLUG [--yes]``: delete a company and all its data, for operators, in the foreground."""
+
 import sys
-import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from keel.accounts.models import Company
 from keel.datacontrol.company_deletion import (
@@ -16,10 +16,8 @@ from keel.datacontrol.company_deletion import (
 )
 from keel.datacontrol.models import DeletionReceipt
 from keel.errors import KeelError
-from keel.jobs.models import DataJob
-from keel.jobs.runner import reap_stale_jobs, run_job
+from keel.jobs.cli import run_in_foreground
 
-BAR_WIDTH = 30
 # After an error the job is queued again (a deletion is never given up); here, in the foreground, it is run again
 # after this pause rather than at once, so that a lasting fault (e.g. the mail server down) does not spin.
 RETRY_PAUSE_SECONDS = 10
@@ -77,47 +75,23 @@ class Command(BaseCommand):
         return started.job
 
     def run_with_progress(self, job, receipt):
-        """Run the job here; if a worker already has it, follow its progress until the receipt is final."""
-        stop = threading.Event()
-        printer = threading.Thread(target=self.print_progress, args=(receipt.pk, stop), daemon=True)
-        printer.start()
-        try:
-            while DeletionReceipt.objects.filter(pk=receipt.pk, state=DeletionReceipt.State.RUNNING).exists():
-                state = DataJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-                if state == DataJob.State.QUEUED:
-                    after = run_job(job.pk)
-                    if after is not None and after.state == DataJob.State.QUEUED:  # an error interrupted it
-                        self.stderr.write(
-                            f"An error interrupted the deletion (the log has the details); trying again in "
-                            f"{RETRY_PAUSE_SECONDS} s. Press Ctrl+C to stop; run the command again to resume."
-                        )
-                        stop.wait(RETRY_PAUSE_SECONDS)
-                elif state != DataJob.State.RUNNING:
-                    break  # finished: the receipt says how
-                else:
-                    reap_stale_jobs()  # a worker running it may have died; without a worker nobody else reaps
-                    stop.wait(0.5)
-        finally:
-            stop.set()
-            printer.join()
-        self.stdout.write("")
+        """Run the job here; if a worker already has it, follow it until it ends. The bar is the receipt's: the
+        job row itself is deleted when the deletion completes."""
 
-    def print_progress(self, receipt_pk, stop):
-        last = None
-        try:
-            while True:
-                finished = stop.wait(0.3)
-                receipt = DeletionReceipt.objects.get(pk=receipt_pk)
-                percent = status_payload(receipt)["progress"]["percent"]
-                line = f"[{'#' * (percent * BAR_WIDTH // 100):<{BAR_WIDTH}}] {percent:3d} %  {receipt.step}"
-                if line != last:
-                    self.stdout.write(
-                        ("\r" if self.stdout.isatty() else "") + line.ljust(80),
-                        ending="" if self.stdout.isatty() else "\n",
-                    )
-                    self.stdout.flush()
-                    last = line
-                if finished:
-                    return
-        finally:
-            connection.close()
+        def receipt_progress(job):
+            current = DeletionReceipt.objects.get(pk=receipt.pk)
+            return status_payload(current)["progress"]["percent"], current.step
+
+        run_in_foreground(
+            job,
+            self.stdout,
+            describe=receipt_progress,
+            pause=lambda job: RETRY_PAUSE_SECONDS,
+            on_retry=self.announce_retry,
+        )
+
+    def announce_retry(self, job, seconds):
+        self.stderr.write(
+            f"An error interrupted the deletion (the log has the details); trying again in {seconds} s. "
+            "Press Ctrl+C to stop; run the command again to resume."
+        )
