@@ -1,7 +1,9 @@
 """State changes of contacts and their history, notes, tags, lists and attachments.
 
 Pages, the API and the command line all call these ``do_*`` functions, so validation, the CRM-deletion guard and
-the history entries are the same whichever way a change arrives.
+the history entries are the same whichever way a change arrives. Every write runs in ``crm_write_transaction``,
+with its checks: during a deletion of all CRM records the refusal comes first, whatever the input. The checks are
+quick, so the transaction (and the company lock it holds) stays short.
 """
 
 import os
@@ -15,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from keel.audit.actions import record
-from keel.contacts.guards import ensure_crm_writable
+from keel.contacts.guards import check_crm_writable, crm_write_transaction
 from keel.contacts.lookups import SearchKey
 from keel.contacts.models import (
     Attachment,
@@ -168,14 +170,13 @@ def _save_checked(contact, **save_kwargs):
 
 
 def do_create_contact(company, actor, fields, tags=()):
-    ensure_crm_writable(company)
-    cleaned = clean_contact_fields(fields)
-    tag_names = _clean_tag_names(tags)
-    now = timezone.now()
-    contact = Contact(company=company, created_at=now, updated_at=now, **cleaned)
-    _ensure_identifiable(contact)
-    _ensure_email_free(contact)
-    with transaction.atomic():
+    with crm_write_transaction(company):
+        cleaned = clean_contact_fields(fields)
+        tag_names = _clean_tag_names(tags)
+        now = timezone.now()
+        contact = Contact(company=company, created_at=now, updated_at=now, **cleaned)
+        _ensure_identifiable(contact)
+        _ensure_email_free(contact)
         _save_checked(contact)
         _add_event(contact, "contact_created", "Contact created", actor=actor)
         for name in tag_names:
@@ -185,16 +186,15 @@ def do_create_contact(company, actor, fields, tags=()):
 
 def do_update_contact(contact, actor, fields, tags=None):
     """Change the given fields (and, when ``tags`` is not None, set the contact's tags to exactly those)."""
-    ensure_crm_writable(contact.company_id)
-    cleaned = clean_contact_fields(fields)
-    tag_names = None if tags is None else _clean_tag_names(tags)
-    changed = [name for name, value in cleaned.items() if getattr(contact, name) != value]
-    for name in changed:
-        setattr(contact, name, cleaned[name])
-    _ensure_identifiable(contact)
-    if "email" in changed:
-        _ensure_email_free(contact)
-    with transaction.atomic():
+    with crm_write_transaction(contact.company_id):
+        cleaned = clean_contact_fields(fields)
+        tag_names = None if tags is None else _clean_tag_names(tags)
+        changed = [name for name, value in cleaned.items() if getattr(contact, name) != value]
+        for name in changed:
+            setattr(contact, name, cleaned[name])
+        _ensure_identifiable(contact)
+        if "email" in changed:
+            _ensure_email_free(contact)
         if changed:
             contact.updated_at = timezone.now()
             _save_checked(contact, update_fields=[*changed, "updated_at"])
@@ -207,10 +207,9 @@ def do_update_contact(contact, actor, fields, tags=None):
 
 def do_delete_contact(contact, actor):
     """Delete one contact and everything that belongs to it (history, notes, links, attachments)."""
-    ensure_crm_writable(contact.company_id)
-    stored_files = list(Attachment.objects.filter(contact=contact).values_list("file", flat=True))
     contact_id = contact.pk
-    with transaction.atomic():
+    with crm_write_transaction(contact.company_id):
+        stored_files = list(Attachment.objects.filter(contact=contact).values_list("file", flat=True))
         contact.delete()
         record(contact.company_id, actor, "contact.deleted", None, contact_id=contact_id)
         transaction.on_commit(lambda: _delete_stored_files(stored_files))
@@ -240,31 +239,36 @@ def _add_event(contact, kind, title, actor=None, occurred_at=None, **data):
 
 def do_add_event(contact, actor, kind, title, data=None, occurred_at=None):
     """Add an entry to a contact's history (a call, a meeting, a purchase, ...)."""
-    ensure_crm_writable(contact.company_id)
+    with crm_write_transaction(contact.company_id):
+        kind, title = _clean_event_texts(kind, title)
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("The event data must be an object.", field="data")
+        if occurred_at is not None and timezone.is_naive(occurred_at):
+            occurred_at = timezone.make_aware(occurred_at, UTC)
+        return _add_event(contact, kind, title, actor=actor, occurred_at=occurred_at, **(data or {}))
+
+
+def _clean_event_texts(kind, title):
     kind = (kind or "").strip()
     title = (title or "").strip()
     if not kind or len(kind) > 40:
         raise InvalidInput("The event kind must be 1 to 40 characters long.", field="kind")
     if not title or len(title) > 300:
         raise InvalidInput("The event title must be 1 to 300 characters long.", field="title")
-    if data is not None and not isinstance(data, dict):
-        raise InvalidInput("The event data must be an object.", field="data")
-    if occurred_at is not None and timezone.is_naive(occurred_at):
-        occurred_at = timezone.make_aware(occurred_at, UTC)
-    return _add_event(contact, kind, title, actor=actor, occurred_at=occurred_at, **(data or {}))
+    return kind, title
 
 
 # --- notes --------------------------------------------------------------------------------------------------
 
 
 def do_add_note(contact, author, body):
-    ensure_crm_writable(contact.company_id)
-    body = (body or "").strip()
-    if not body:
-        raise InvalidInput("A note cannot be empty.", field="body")
-    if len(body) > MAX_NOTE_LENGTH:
-        raise InvalidInput(f"A note can be at most {MAX_NOTE_LENGTH} characters long.", field="body")
-    return Note.objects.create(company_id=contact.company_id, contact=contact, author=author, body=body)
+    with crm_write_transaction(contact.company_id):
+        body = (body or "").strip()
+        if not body:
+            raise InvalidInput("A note cannot be empty.", field="body")
+        if len(body) > MAX_NOTE_LENGTH:
+            raise InvalidInput(f"A note can be at most {MAX_NOTE_LENGTH} characters long.", field="body")
+        return Note.objects.create(company_id=contact.company_id, contact=contact, author=author, body=body)
 
 
 # --- tags ---------------------------------------------------------------------------------------------------
@@ -318,34 +322,31 @@ def _set_tags(contact, names):
 
 
 def do_add_tag(contact, actor, name):
-    ensure_crm_writable(contact.company_id)
-    name = _clean_tag_name(name)
-    with transaction.atomic():
-        return _link_tag(contact, name)
+    with crm_write_transaction(contact.company_id):
+        return _link_tag(contact, _clean_tag_name(name))
 
 
 def do_remove_tag(contact, actor, tag):
-    ensure_crm_writable(contact.company_id)
-    ContactTag.objects.filter(contact=contact, tag=tag).delete()
+    with crm_write_transaction(contact.company_id):
+        ContactTag.objects.filter(contact=contact, tag=tag).delete()
 
 
 # --- lists --------------------------------------------------------------------------------------------------
 
 
 def do_create_list(company, actor, name, description=""):
-    ensure_crm_writable(company)
-    name = " ".join((name or "").split())
-    limit = ContactList._meta.get_field("name").max_length
-    if not name or len(name) > limit:
-        raise InvalidInput(f"A list name must be 1 to {limit} characters long.", field="list_name")
-    if ContactList.objects.filter(company=company, name__iexact=name).exists():
-        raise InvalidInput(f"A list named “{name}” already exists.", field="list_name", code="list_name_taken")
-    return ContactList.objects.create(company=company, name=name, description=(description or "").strip()[:300])
+    with crm_write_transaction(company):
+        name = " ".join((name or "").split())
+        limit = ContactList._meta.get_field("name").max_length
+        if not name or len(name) > limit:
+            raise InvalidInput(f"A list name must be 1 to {limit} characters long.", field="list_name")
+        if ContactList.objects.filter(company=company, name__iexact=name).exists():
+            raise InvalidInput(f"A list named “{name}” already exists.", field="list_name", code="list_name_taken")
+        return ContactList.objects.create(company=company, name=name, description=(description or "").strip()[:300])
 
 
 def do_add_to_list(contact, actor, contact_list):
-    ensure_crm_writable(contact.company_id)
-    with transaction.atomic():
+    with crm_write_transaction(contact.company_id):
         membership, created = ListMembership.objects.get_or_create(
             company_id=contact.company_id, contact=contact, contact_list=contact_list
         )
@@ -355,8 +356,7 @@ def do_add_to_list(contact, actor, contact_list):
 
 
 def do_remove_from_list(contact, actor, contact_list):
-    ensure_crm_writable(contact.company_id)
-    with transaction.atomic():
+    with crm_write_transaction(contact.company_id):
         removed, _ = ListMembership.objects.filter(contact=contact, contact_list=contact_list).delete()
         if removed:
             _add_event(contact, "list_removed", f"Removed from the list {contact_list.name}", actor=actor)
@@ -376,7 +376,7 @@ def clean_filename(name):
 
 def do_add_attachment(contact, actor, uploaded):
     """Store an uploaded file under companies/<company id>/attachments/ and attach it to the contact."""
-    ensure_crm_writable(contact.company_id)
+    check_crm_writable(contact.company_id)  # before storing the file; the write itself is guarded below
     if uploaded is None:
         raise InvalidInput("Choose a file to upload.", field="file")
     if uploaded.size == 0:
@@ -395,7 +395,8 @@ def do_add_attachment(contact, actor, uploaded):
     )
     attachment.file.save(filename, uploaded, save=False)
     try:
-        with transaction.atomic():
+        # A deletion that started while the file was being stored refuses this, and the file is deleted below.
+        with crm_write_transaction(contact.company_id):
             attachment.save()
             _add_event(contact, "attachment_added", f"Attached {filename}", actor=actor)
     except Exception:
@@ -405,8 +406,7 @@ def do_add_attachment(contact, actor, uploaded):
 
 
 def do_delete_attachment(attachment, actor):
-    ensure_crm_writable(attachment.company_id)
     name = attachment.file.name
-    with transaction.atomic():
+    with crm_write_transaction(attachment.company_id):
         attachment.delete()
         transaction.on_commit(lambda: _delete_stored_files([name]))

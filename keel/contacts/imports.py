@@ -29,7 +29,7 @@ from keel.accounts.access import require_permission
 from keel.accounts.notify import notify
 from keel.audit.actions import record
 from keel.contacts import importer
-from keel.contacts.guards import ensure_crm_writable
+from keel.contacts.guards import check_crm_writable, ensure_crm_writable
 from keel.errors import Conflict, NotFound
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed
@@ -78,7 +78,7 @@ def do_upload_import_file(user, uploaded, encoding="utf-8"):
     """Check the whole file (refusing it with the reason if it cannot be imported) and store it."""
     require_permission(user, PERMISSION)
     company = user.company
-    ensure_crm_writable(company)
+    check_crm_writable(company)  # before storing the file; starting the import is guarded in its transaction
     _refuse_while_busy(company)
     if uploaded is None:
         raise importer.FileRefused("Choose a CSV file to import.", field="file", code="no_file")
@@ -137,7 +137,6 @@ def do_start_import(user, upload, columns=None, mapping=None):
     existing = job_for_upload(company, upload.token)
     if existing is not None:
         raise Conflict("This file is already being imported.", code="already_started", job_id=existing.pk)
-    ensure_crm_writable(company)
     params = {
         "folder": upload.folder,
         "upload": f"{upload.folder}/{UPLOAD_NAME}",
@@ -146,6 +145,7 @@ def do_start_import(user, upload, columns=None, mapping=None):
         **{key: upload.meta[key] for key in ("data_offset", "data_line")},
     }
     with transaction.atomic():
+        ensure_crm_writable(company)
         job = create_job(company, DataJob.Kind.IMPORT, requested_by=user, params=params)
         record(company, user, "import.started", job, file=params["filename"], size=params["size"])
     return job

@@ -10,6 +10,9 @@ Why it is safe at any moment:
 * the job row is the lock. The database lets one exclusive job (import, CRM deletion, company deletion) be active
   per company, so an import and a deletion can never interleave, and ``keel.contacts.guards`` refuses every other
   CRM write while the job is queued or running, including while the reaper gives a killed job back to the queue;
+* a CRM write and the start are serialised on the company row (``keel.contacts.guards``): a write that passed the
+  guard commits before the job is created, so the job finds what it wrote, and a campaign that started sending
+  before the job was created makes the start refuse;
 * the job erases children before parents in short batches (``eraser.erase_rows``), each with its progress, so a
   run killed at any point starts again from the beginning and only finds less to delete;
 * the total is counted once, at the first run, and kept in the job's resume cursor: a resumed job shows the same
@@ -31,6 +34,7 @@ from keel.accounts.access import can_delete_all_crm_records
 from keel.accounts.notify import notify
 from keel.audit.actions import record
 from keel.audit.models import AuditEvent
+from keel.contacts.guards import lock_company
 from keel.datacontrol import eraser, graph
 from keel.errors import Conflict, Forbidden, InvalidInput
 from keel.jobs.models import DataJob
@@ -140,12 +144,15 @@ def do_start_crm_deletion(user, confirm=True):
 def start_crm_deletion(company, requested_by=None, actor_label=""):
     """Create the ``crm_deletion`` job (the same for the page, the API and the command line).
 
-    The job row is inserted first, inside the transaction: from then on the database refuses an import and the
-    CRM write guard refuses every contact write. A campaign found sending under that lock rolls it all back.
+    The company row is locked first, as every CRM write does (``keel.contacts.guards``): the start waits for the
+    writes that passed the guard to commit, so the job deletes what they wrote. Then the job row is inserted: from
+    its commit on the database refuses an import and the guard refuses every contact write and campaign start. A
+    campaign found sending under that lock rolls it all back.
     """
-    if not company.is_active:
-        raise Conflict("This company's data is being deleted.", code="operation_in_progress")
     with transaction.atomic():
+        locked = lock_company(company)
+        if locked is None or not locked.is_active:
+            raise Conflict("This company's data is being deleted.", code="operation_in_progress")
         job = create_job(
             company,
             DataJob.Kind.CRM_DELETION,

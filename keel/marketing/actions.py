@@ -5,7 +5,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from keel.audit.actions import record
-from keel.contacts.guards import ensure_crm_writable
+from keel.contacts.guards import check_crm_writable, crm_write_transaction
 from keel.contacts.models import Contact, ContactEvent, ListMembership
 from keel.errors import Conflict, InvalidInput
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
@@ -95,7 +95,7 @@ def _ensure_accepts_recipients(campaign):
 
 
 def _add_recipient_batch(campaign, contact_ids):
-    with transaction.atomic():
+    with crm_write_transaction(campaign.company_id):
         # Locks the campaign row: a Start racing with this batch waits, and a started campaign takes no more.
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         _ensure_accepts_recipients(locked)
@@ -114,7 +114,7 @@ def _add_recipient_batch(campaign, contact_ids):
 
 def do_add_recipients(campaign, actor, contact_ids):
     """Add contacts (ids of the campaign's company) as recipients; ones already there are left alone."""
-    ensure_crm_writable(campaign.company_id)
+    check_crm_writable(campaign.company_id)  # before reading the ids; each batch is guarded in its transaction
     _ensure_accepts_recipients(campaign)
     ids = resolve_contact_ids(campaign.company_id, contact_ids)
     return sum(_add_recipient_batch(campaign, chunk) for chunk in _chunks(ids))
@@ -122,11 +122,10 @@ def do_add_recipients(campaign, actor, contact_ids):
 
 def do_add_list_recipients(campaign, actor, contact_list):
     """Add every contact of a list, one short transaction per batch."""
-    ensure_crm_writable(campaign.company_id)
+    check_crm_writable(campaign.company_id)
     _ensure_accepts_recipients(campaign)
     added = 0
     for chunk in list_contact_ids(contact_list):
-        ensure_crm_writable(campaign.company_id)
         added += _add_recipient_batch(campaign, chunk)
     return added
 
@@ -135,8 +134,9 @@ def do_start_campaign(campaign, actor):
     """Start sending: the campaign turns "sending" and a background task marks its recipients sent."""
     from keel.marketing.sending import enqueue_sending
 
-    ensure_crm_writable(campaign.company_id)  # sending writes history events to the contacts
-    with transaction.atomic():
+    # Sending writes history events to the contacts. Under the company lock, a CRM deletion starting meanwhile either
+    # sees this campaign sending and is refused, or has started and refuses this.
+    with crm_write_transaction(campaign.company_id):
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status == Campaign.Status.SENT:
             raise Conflict("This campaign has already been sent.", code="campaign_already_sent")
@@ -229,7 +229,7 @@ def _enroll_batch(workflow, contact_ids):
 
 
 def _enroll_batch_once(workflow, contact_ids):
-    with transaction.atomic():
+    with crm_write_transaction(workflow.company_id):
         present = set(
             WorkflowEnrollment.objects.filter(workflow=workflow, contact_id__in=contact_ids).values_list(
                 "contact_id", flat=True
@@ -258,15 +258,14 @@ def _enroll_batch_once(workflow, contact_ids):
 
 def do_enroll_contacts(workflow, actor, contact_ids):
     """Enroll contacts (ids of the workflow's company); contacts already enrolled are left alone."""
-    ensure_crm_writable(workflow.company_id)
+    check_crm_writable(workflow.company_id)  # before reading the ids; each batch is guarded in its transaction
     ids = resolve_contact_ids(workflow.company_id, contact_ids)
     return sum(_enroll_batch(workflow, chunk) for chunk in _chunks(ids))
 
 
 def do_enroll_list(workflow, actor, contact_list):
-    ensure_crm_writable(workflow.company_id)
+    check_crm_writable(workflow.company_id)
     added = 0
     for chunk in list_contact_ids(contact_list):
-        ensure_crm_writable(workflow.company_id)
         added += _enroll_batch(workflow, chunk)
     return added

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from keel.contacts.guards import crm_deletion_job
+from keel.contacts.guards import crm_deletion_job, lock_company
 from keel.contacts.models import ContactEvent
 from keel.jobs.tasks import has_pending_task
 from keel.marketing.models import Campaign, CampaignRecipient
@@ -39,13 +39,6 @@ def deliver_campaign(campaign_id, batch_size=BATCH_SIZE):
             return None
         if campaign.status != Campaign.Status.SENDING:
             return campaign.status
-        if crm_deletion_job(campaign.company_id) is not None:
-            # The CRM (or the company) is being deleted: history must not grow under the eraser.
-            Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-                status=Campaign.Status.STOPPED
-            )
-            logger.info("campaign %s stopped: its company's CRM records are being deleted", campaign_id)
-            return Campaign.Status.STOPPED
         if not _send_batch(campaign, batch_size):
             return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
 
@@ -54,6 +47,8 @@ def _send_batch(campaign, batch_size):
     """Send one batch. Returns False once there is nothing left for this runner to send."""
     pending = CampaignRecipient.objects.filter(campaign_id=campaign.pk, status=CampaignRecipient.Status.PENDING)
     with transaction.atomic():
+        if _stopped_by_crm_deletion(campaign):
+            return False
         batch = list(
             pending.select_for_update(skip_locked=True).order_by("id").values_list("id", "contact_id")[:batch_size]
         )
@@ -81,6 +76,18 @@ def _send_batch(campaign, batch_size):
             ]
         )
         Campaign.objects.filter(pk=campaign.pk).update(heartbeat_at=now)
+    return True
+
+
+def _stopped_by_crm_deletion(campaign):
+    """Inside the batch's transaction, under the company lock (keel.contacts.guards): a CRM deletion starting now
+    waits for the batch to commit, and once one has started the campaign stops rather than add history under the
+    eraser."""
+    lock_company(campaign.company_id)
+    if crm_deletion_job(campaign.company_id) is None:
+        return False
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(status=Campaign.Status.STOPPED)
+    logger.info("campaign %s stopped: its company's CRM records are being deleted", campaign.pk)
     return True
 
 

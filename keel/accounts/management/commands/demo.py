@@ -12,7 +12,7 @@ from keel.accounts import permissions
 from keel.accounts.actions import do_create_company, do_create_user
 from keel.accounts.models import Company, Role, User
 from keel.contacts.demo_data import create_demo_contacts, ensure_tags_and_lists
-from keel.contacts.guards import ensure_crm_writable
+from keel.contacts.guards import check_crm_writable
 from keel.contacts.models import Contact, ContactEvent
 from keel.errors import KeelError
 from keel.integrations.actions import do_connect_integration
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         try:
             company, admin = self.company_and_admin()
             self.member(company, admin)
-            ensure_crm_writable(company)
+            check_crm_writable(company)
             created = create_demo_contacts(company, admin, contacts, progress=self.progress)
             ensure_tags_and_lists(company)
             self.campaigns(company, admin)
