@@ -285,8 +285,8 @@ def crm_delete_keel(params):
 
 
 def _crm_delete_with_eraser(company, rows, watch):
-    """Stand-in while the ``crm_deletion`` job has no start action: the engine it is built on, the eraser, over
-    the CRM subgraph (rows in short batches, then the attachments' files), without a job around it."""
+    """For a Keel without the ``crm_deletion`` start action: the engine that job is built on, the eraser, over the
+    CRM subgraph (rows in short batches, then the attachments' files), without a job around it."""
     from keel.datacontrol import eraser
 
     started = time.perf_counter()
@@ -298,7 +298,7 @@ def _crm_delete_with_eraser(company, rows, watch):
         "seconds": seconds,
         "rows_left": _crm_rows(company.pk),
         "write_transactions": watch.summary(),
-        "path": "keel.datacontrol.eraser.erase_rows over graph.crm_models() (no crm_deletion job yet)",
+        "path": "keel.datacontrol.eraser.erase_rows over graph.crm_models(), without the job",
     }
 
 
