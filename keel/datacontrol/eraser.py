@@ -146,14 +146,19 @@ class BatchSizer:
     Deleting a row that other tables reference costs one foreign-key check per referencing table (PostgreSQL runs
     them at commit; on SQLite each batch also rewrites the pages of the table's secondary indexes it touches), so
     such tables start with proportionally smaller batches; then each batch's measured time shrinks or grows the
-    next one, between 1 row and the configured size.
+    next one, between MINIMUM_BATCH rows and the configured size.
     """
+
+    # Below this, a batch's fixed cost (commit, progress row) dominates: smaller batches would only be slower, and
+    # on a machine slowed by I/O a sizer without a floor shrinks to one row and never grows back.
+    MINIMUM_BATCH = 100
 
     def __init__(self, model, batch_size, target_seconds):
         self.target = target_seconds
         self.maximum = batch_size
         referencing = sum(1 for rel in model._meta.related_objects if rel.one_to_many or rel.one_to_one)
-        self.size = max(1, batch_size // (1 + referencing)) if target_seconds else batch_size
+        self.minimum = min(self.MINIMUM_BATCH, batch_size)
+        self.size = max(self.minimum, batch_size // (1 + referencing)) if target_seconds else batch_size
 
     def measured(self, rows, seconds):
         if not self.target or rows < self.size:
@@ -161,31 +166,37 @@ class BatchSizer:
         # Towards the size that takes the target time, damped (square root) so that one slow batch on a busy
         # machine does not halve the next ones, and never more than doubling or halving at once.
         factor = min(2.0, max(0.5, (self.target / max(seconds, 1e-6)) ** 0.5))
-        self.size = min(self.maximum, max(1, int(self.size * factor)))
+        self.size = min(self.maximum, max(self.minimum, int(self.size * factor)))
 
 
 def _erase_table(company_id, model, progress, sizer, checkpoints):
-    """Passes of keyset batches over the table until a whole pass finds nothing left.
+    """Passes of keyset batches over the table until no row of the company is left.
 
     The keyset (``id > last boundary``) keeps every batch an index range scan that starts where the previous one
     ended, instead of re-walking the entries of rows already deleted. A row inserted meanwhile with an id behind
-    the boundary is caught by the next pass; the table is done only when a pass from the start finds no row.
+    the boundary is caught by another pass; whether one is needed is asked with a read, so the closing check
+    never holds the write lock (on PostgreSQL it may walk many dead index entries before vacuum).
     """
     total = 0
     while True:
-        deleted_in_pass = 0
         after = None
         while True:
             started = time.perf_counter()
             n, after, more = _erase_batch(company_id, model, after, progress, sizer.size)
             sizer.measured(n, time.perf_counter() - started)
             checkpoints.between_batches()
-            deleted_in_pass += n
+            total += n
             if not more:
                 break
-        total += deleted_in_pass
-        if deleted_in_pass == 0:
+        if not _rows_left(company_id, model):
             return total
+
+
+def _rows_left(company_id, model):
+    table, company = _table(model), _company_column(model)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {company} = %s LIMIT 1", [company_id])  # noqa: S608
+        return cursor.fetchone() is not None
 
 
 def _erase_batch(company_id, model, after, progress, batch_size):

@@ -214,3 +214,16 @@ def test_erase_files_removes_one_subfolder_or_everything_and_is_idempotent(two_c
     assert eraser.remaining_files(acme.pk) == []
     assert eraser.erase_files(acme.pk) == 0
     assert eraser.remaining_files(globex.pk) == globex_files != []
+
+
+def test_the_batch_sizer_shrinks_on_slow_batches_but_never_below_its_floor_and_grows_back():
+    from keel.contacts.models import ContactEvent
+    from keel.datacontrol.eraser import BatchSizer
+
+    sizer = BatchSizer(ContactEvent, batch_size=2000, target_seconds=0.07)
+    for _ in range(30):  # a machine slowed by I/O: every batch far over the target
+        sizer.measured(sizer.size, 5.0)
+    assert sizer.size == BatchSizer.MINIMUM_BATCH
+    for _ in range(30):  # the machine recovers
+        sizer.measured(sizer.size, 0.001)
+    assert sizer.size == 2000
