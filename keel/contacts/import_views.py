@@ -10,7 +10,14 @@ from keel.accounts.access import company_page
 from keel.contacts import importer
 from keel.contacts.guards import crm_deletion_job
 from keel.contacts.import_api import error_report_response
-from keel.contacts.imports import PERMISSION, do_start_import, do_upload_import_file, job_for_upload, load_upload
+from keel.contacts.imports import (
+    PERMISSION,
+    do_start_import,
+    do_upload_import_file,
+    job_for_upload,
+    load_upload,
+    report_name,
+)
 from keel.errors import KeelError, NotFound
 from keel.jobs.models import DataJob
 from keel.jobs.registry import is_cancellable
@@ -72,6 +79,8 @@ def job_page(request, job_id):
         and is_cancellable(job.kind)
         and (user.is_company_admin or job.requested_by_id == user.pk),
         "cancel_next": reverse("contact_import_job", args=[job.pk]),
+        # The report may be gone: expired, or deleted with all CRM records.
+        "error_report_available": report_name(job) is not None,
     }
     return render(request, "contacts/import_job.html", context)
 

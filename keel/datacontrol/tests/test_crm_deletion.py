@@ -240,7 +240,10 @@ def test_import_uploads_and_error_reports_go_too_and_their_pages_then_answer_404
     assert gone.json()["error"] == {"code": "no_error_report", "message": "This import has no error report."}
     client = logged_in(admin)
     assert client.get(f"/contacts/import/{finished_import}/errors.csv").status_code == 404
-    assert client.get(f"/contacts/import/{finished_import}/").status_code == 200
+    job_page = client.get(f"/contacts/import/{finished_import}/")
+    assert job_page.status_code == 200
+    assert b"Download the error report" not in job_page.content
+    assert b"no longer kept" in job_page.content
     assert client.get(f"/contacts/import/upload/{pending.token}/").status_code == 404
 
 
