@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: one NinjaAPI, one router per app, one error shape."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -54,6 +54,31 @@ def invalid_input(request, exc):
         fields.append({"field": ".".join(loc) or "body", "message": err.get("msg", "is invalid")})
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "The request is invalid."
     return error_response(request, 422, "invalid_input", summary, fields=fields)
+
+
+class JsonApiErrors:
+    """Middleware: the 404 of an unknown /api/v1 path and the 405 of a wrong method answer in the API's error shape
+    too; Django's URL resolver and Ninja's method dispatch would otherwise answer them in HTML or plain text."""
+
+    MESSAGES = {
+        404: ("not_found", "Not found: no API endpoint has this path."),
+        405: ("method_not_allowed", "This API endpoint does not accept the {method} method."),
+    }
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        known = self.MESSAGES.get(response.status_code)
+        if known is None or not request.path.startswith("/api/v1/") or "json" in response.get("Content-Type", ""):
+            return response
+        code, message = known
+        answer = JsonResponse({"error": {"code": code, "message": message.format(method=request.method)}})
+        answer.status_code = response.status_code
+        if response.has_header("Allow"):
+            answer["Allow"] = response["Allow"]
+        return answer
 
 
 def register_routers():

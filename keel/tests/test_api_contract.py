@@ -82,6 +82,17 @@ def test_requests_without_valid_credentials_answer_401_unauthenticated(db, heade
     assert_error(Client().get("/api/v1/me", **headers), 401, "unauthenticated")
 
 
+@pytest.mark.parametrize(
+    "method,path,status",
+    [("get", "no-such-endpoint", 404), ("get", "contacts/not-a-number", 404), ("put", "contacts", 405)],
+)
+def test_unknown_paths_and_methods_answer_in_the_error_shape(api, method, path, status):
+    call = getattr(api.client, method)
+    response = call(f"/api/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {api.token}")
+    assert response["Content-Type"].startswith("application/json")
+    assert_error(response, status)
+
+
 def test_me_names_user_company_and_permissions(api, admin, company):
     body = api.get("me").json()
     assert set(body) >= {"user", "company", "permissions"}
