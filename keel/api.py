@@ -43,6 +43,9 @@ def not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def http_error(request, exc):
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        message = "The request body could not be read: send JSON with Content-Type: application/json."
+        return error_response(request, 400, "invalid_body", message, field="body")
     return error_response(request, exc.status_code, "http_error", str(exc))
 
 

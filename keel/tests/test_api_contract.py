@@ -93,6 +93,13 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(api, method, path, 
     assert_error(response, status)
 
 
+def test_a_body_that_is_not_json_is_400_naming_the_body(api):
+    response = api.client.post(
+        "/api/v1/contacts", "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.token}"
+    )
+    assert assert_error(response, 400, "invalid_body")["field"] == "body"
+
+
 def test_me_names_user_company_and_permissions(api, admin, company):
     body = api.get("me").json()
     assert set(body) >= {"user", "company", "permissions"}
