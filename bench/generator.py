@@ -156,6 +156,23 @@ class Values:
         return self.rng.choices(self.times, k=n)
 
 
+# The columns of a contact row, in the order the generator and the import baseline write them.
+CONTACT_COLUMNS = [
+    "id",
+    "company_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "company_name",
+    "job_title",
+    "lifecycle_stage",
+    "custom_fields",
+    "created_at",
+    "updated_at",
+]
+
+
 def db_timestamp(moment):
     """An aware UTC datetime as the raw connection takes it."""
     if db.vendor() == "postgresql":
@@ -322,24 +339,7 @@ def insert_contact_chunk(cid, ids, offset, n, k, shape, rng, values, tags, lists
                 created[i],
             )
         )
-    db.bulk_insert(
-        Contact,
-        [
-            "id",
-            "company_id",
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "company_name",
-            "job_title",
-            "lifecycle_stage",
-            "custom_fields",
-            "created_at",
-            "updated_at",
-        ],
-        contact_rows,
-    )
+    db.bulk_insert(Contact, CONTACT_COLUMNS, contact_rows)
     counts["contacts.Contact"] = n
     del contact_rows
 

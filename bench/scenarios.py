@@ -454,20 +454,7 @@ def import_raw(params):
 
     company_id = params["company_id"]
     stamp = generator.db_timestamp(datetime.now(UTC).replace(microsecond=0))
-    contact_fields = [
-        "id",
-        "company_id",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "company_name",
-        "job_title",
-        "lifecycle_stage",
-        "custom_fields",
-        "created_at",
-        "updated_at",
-    ]
+    contact_fields = generator.CONTACT_COLUMNS
     event_fields = ["id", "company_id", "contact_id", "kind", "title", "data", "occurred_at"]
     mark = db.placeholder()
     quote = connection.ops.quote_name

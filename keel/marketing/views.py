@@ -129,14 +129,20 @@ def campaign_detail(request, campaign_id):
     )
 
 
+def _add_contacts_from_form(request, add_list, add_ids):
+    """The detail pages' "add contacts" form: a whole contact list of the company, or e-mail addresses."""
+    if request.POST.get("list_id", "").isdigit():
+        return add_list(tenant_get(request.company, ContactList, pk=int(request.POST["list_id"])))
+    return add_ids(contact_ids_for_emails(request.company, request.POST.get("emails", "")))
+
+
 @marketing_action(Campaign, "campaign_detail")
 def campaign_add_recipients(request, campaign):
-    if request.POST.get("list_id", "").isdigit():
-        contact_list = tenant_get(request.company, ContactList, pk=int(request.POST["list_id"]))
-        added = actions.do_add_list_recipients(campaign, request.user, contact_list)
-    else:
-        ids = contact_ids_for_emails(request.company, request.POST.get("emails", ""))
-        added = actions.do_add_recipients(campaign, request.user, ids)
+    added = _add_contacts_from_form(
+        request,
+        add_list=lambda contact_list: actions.do_add_list_recipients(campaign, request.user, contact_list),
+        add_ids=lambda ids: actions.do_add_recipients(campaign, request.user, ids),
+    )
     return f"{added} recipient{'s' if added != 1 else ''} added."
 
 
@@ -201,12 +207,11 @@ def workflow_detail(request, workflow_id):
 
 @marketing_action(Workflow, "workflow_detail")
 def workflow_enroll(request, workflow):
-    if request.POST.get("list_id", "").isdigit():
-        contact_list = tenant_get(request.company, ContactList, pk=int(request.POST["list_id"]))
-        added = actions.do_enroll_list(workflow, request.user, contact_list)
-    else:
-        ids = contact_ids_for_emails(request.company, request.POST.get("emails", ""))
-        added = actions.do_enroll_contacts(workflow, request.user, ids)
+    added = _add_contacts_from_form(
+        request,
+        add_list=lambda contact_list: actions.do_enroll_list(workflow, request.user, contact_list),
+        add_ids=lambda ids: actions.do_enroll_contacts(workflow, request.user, ids),
+    )
     return f"{added} contact{'s' if added != 1 else ''} enrolled."
 
 
