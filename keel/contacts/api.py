@@ -8,7 +8,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from keel.accounts.access import require_permission
 from keel.contacts import actions
-from keel.contacts.import_api import router as import_router
+from keel.contacts.imports.api import router as import_router
 from keel.contacts.models import Contact
 from keel.contacts.search import search_page, timeline_page
 from keel.tenancy import tenant_get

@@ -11,7 +11,7 @@ from django.test import Client
 from keel.accounts.models import Notice, Role
 from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
-from keel.contacts.imports import do_upload_import_file
+from keel.contacts.imports.actions import do_upload_import_file
 from keel.contacts.models import Attachment, Contact, ContactList, Tag
 from keel.datacontrol import crm_deletion, eraser, graph
 from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT, do_start_crm_deletion
@@ -217,7 +217,8 @@ def test_import_uploads_and_error_reports_go_too_and_their_pages_then_answer_404
     finished_import = api.upload("imports", {"file": csv_file(PROBLEM_CSV)}).json()["job"]["id"]
     other_import = other_api.upload("imports", {"file": csv_file(PROBLEM_CSV)}).json()["job"]["id"]
     run_queued_jobs()
-    pending = do_upload_import_file(admin, csv_file(PROBLEM_CSV, "later.csv"))  # uploaded, never started
+    # uploaded, never started
+    pending = do_upload_import_file(admin.company, csv_file(PROBLEM_CSV, "later.csv"), actor=admin)
     report = api.get(f"imports/{finished_import}/errors")
     assert report.status_code == 200 and b"Secretname" in b"".join(report.streaming_content)
     assert len(import_files(acme)) == 3  # the error report; the pending upload and its description with sample rows

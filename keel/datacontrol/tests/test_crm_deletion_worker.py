@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
-from keel.contacts.imports import do_import_file
+from keel.contacts.imports.actions import do_import_file
 from keel.contacts.models import Attachment, Contact, ContactEvent
 from keel.datacontrol import crm_deletion, eraser, graph
 from keel.datacontrol.crm_deletion import do_start_crm_deletion
@@ -141,7 +141,9 @@ def _race(company, admin, csv_file):
 
     threads = [
         threading.Thread(target=attempt, args=("deletion", lambda: do_start_crm_deletion(admin))),
-        threading.Thread(target=attempt, args=("import", lambda: do_import_file(admin, csv_file()))),
+        threading.Thread(
+            target=attempt, args=("import", lambda: do_import_file(admin.company, csv_file(), actor=admin))
+        ),
     ]
     for thread in threads:
         thread.start()
