@@ -2,7 +2,7 @@
 
 import re
 
-from keel.contacts.actions import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH
+from keel.contacts.validation import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH
 from keel.errors import InvalidInput
 
 FIELDS = {

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from keel.contacts.actions import MAX_CUSTOM_VALUE_LENGTH
 from keel.contacts.imports.columns import CUSTOM, FIELDS, IGNORE, MAX_COLUMNS, MODEL_FIELDS, TAG_SEPARATORS, TEXT_FIELDS
 from keel.contacts.models import Contact, Tag
+from keel.contacts.validation import MAX_CUSTOM_VALUE_LENGTH
 from keel.errors import InvalidInput
 
 # Encodings a user can declare for a file that is not UTF-8. Each keeps ASCII bytes (newline, quote, comma) as

@@ -1,6 +1,5 @@
 """CSV import through the API: good and bad rows, matching by e-mail, refusals, mapping, permissions."""
 
-
 import pytest
 from django.core.files.storage import default_storage
 
