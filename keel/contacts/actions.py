@@ -18,13 +18,13 @@ from django.utils.text import get_valid_filename
 from keel.accounts.access import require_permission
 from keel.accounts.permissions import MANAGE_CONTACTS
 from keel.audit.actions import record
+from keel.contacts import validation
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
 from keel.contacts.history import AUTHOR_KEY, add_entry
 from keel.contacts.lookups import SearchKey
 from keel.contacts.models import Attachment, Contact, ContactList, ContactTag, ListMembership, Note, Tag
 from keel.contacts.validation import (
     FIELD_LABELS,
-    MAX_ATTACHMENT_BYTES,
     MAX_NOTE_LENGTH,
     clean_contact_fields,
     clean_tag_name,
@@ -278,8 +278,8 @@ def do_add_attachment(contact, uploaded, *, actor):
         raise InvalidInput("Choose a file to upload.", field="file")
     if uploaded.size == 0:
         raise InvalidInput("The file is empty.", field="file")
-    if uploaded.size > MAX_ATTACHMENT_BYTES:
-        limit_mb = MAX_ATTACHMENT_BYTES // (1024 * 1024)
+    if uploaded.size > validation.MAX_ATTACHMENT_BYTES:
+        limit_mb = validation.MAX_ATTACHMENT_BYTES // (1024 * 1024)
         raise InvalidInput(f"Attachments can be at most {limit_mb} MB.", field="file")
     filename = clean_filename(uploaded.name)
     attachment = Attachment(

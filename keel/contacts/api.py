@@ -9,6 +9,7 @@ from ninja import Field, Query, Router, Schema, Status
 from keel.contacts import actions
 from keel.contacts.imports.api import router as import_router
 from keel.contacts.models import Contact
+from keel.contacts.params import MAX_ID
 from keel.contacts.search import search_page, timeline_page
 from keel.tenancy import tenant_get
 
@@ -63,7 +64,7 @@ class ContactPatch(Schema):
 
 class ContactListQuery(Schema):
     q: str = Field("", max_length=200, description="prefix of an e-mail address, first name or last name")
-    after: int | None = Field(None, ge=0, description="the next_after of the previous page")
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="the next_after of the previous page")
     limit: int = Field(50, ge=1, le=200)
 
 

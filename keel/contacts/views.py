@@ -10,10 +10,12 @@ from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
 from keel.accounts.permissions import MANAGE_CONTACTS
-from keel.contacts import actions
+from keel.contacts import actions, validation
 from keel.contacts.forms import contact_fields_from_post, custom_fields_text, tag_names_from_text
 from keel.contacts.models import Attachment, Contact, ContactList, ContactTag, ListMembership, Note, Tag
+from keel.contacts.params import form_id, page_cursor
 from keel.contacts.search import search_page, timeline_page
+from keel.contacts.uploads import limit_page_uploads
 from keel.contacts.validation import TEXT_FIELDS
 from keel.errors import Forbidden, InvalidInput, KeelError
 from keel.tenancy import tenant_get
@@ -21,11 +23,7 @@ from keel.tenancy import tenant_get
 PAGE_SIZE = 50
 TIMELINE_SIZE = 25
 NOTES_SHOWN = 50
-
-
-def _int_param(request, name):
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+CHOOSE_A_LIST = "Choose a list, or type the name of a new list."
 
 
 @company_page()
@@ -34,8 +32,8 @@ def contact_list(request):
     page = search_page(
         Contact.objects.filter(company=request.company),
         query,
-        after=_int_param(request, "after"),
-        before=_int_param(request, "before"),
+        after=page_cursor(request, "after"),
+        before=page_cursor(request, "before"),
         limit=PAGE_SIZE,
     )
     return render(
@@ -175,12 +173,13 @@ def tag_remove(request, contact, tag_id):
 @contact_action
 def list_add(request, contact):
     new_name = request.POST.get("list_name", "").strip()
+    list_id = form_id(request, "list_id", CHOOSE_A_LIST)
     if new_name:
         contact_list = actions.do_create_list(request.company, new_name, actor=request.user)
-    elif request.POST.get("list_id", "").isdigit():
-        contact_list = tenant_get(request.company, ContactList, pk=int(request.POST["list_id"]))
+    elif list_id is not None:
+        contact_list = tenant_get(request.company, ContactList, pk=list_id)
     else:
-        raise InvalidInput("Choose a list, or type the name of a new list.", field="list_id")
+        raise InvalidInput(CHOOSE_A_LIST, field="list_id")
     actions.do_add_to_list(contact, contact_list, actor=request.user)
     return f"Added to the list {contact_list.name}."
 
@@ -192,6 +191,12 @@ def list_remove(request, contact, list_id):
     return f"Removed from the list {contact_list.name}."
 
 
+def _attachment_refused(request, error, contact_id):
+    messages.error(request, error.message)
+    return redirect("contact_detail", contact_id)
+
+
+@limit_page_uploads(lambda: validation.MAX_ATTACHMENT_BYTES, _attachment_refused)
 @contact_action
 def attachment_upload(request, contact):
     attachment = actions.do_add_attachment(contact, request.FILES.get("file"), actor=request.user)

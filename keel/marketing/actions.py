@@ -11,13 +11,13 @@ from keel.audit.actions import record
 from keel.contacts import history
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
 from keel.contacts.models import Contact, ListMembership
+from keel.contacts.params import MAX_ID
 from keel.errors import Conflict, InvalidInput
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
 from keel.marketing.stopping import stop_campaign
 from keel.marketing.tasks import enqueue_sending
 
 MAX_CONTACT_IDS = 10000
-MAX_ID = 2**63 - 1  # the largest id a database row can have (a signed 64-bit integer)
 ID_CHUNK = 500  # stays below SQLite's bound-parameter limit, and keeps each write transaction short
 
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.db.models import Count
 from ninja import Field, Query, Router, Schema, Status
 
+from keel.contacts.params import MAX_ID
 from keel.contacts.search import keyset_page
 from keel.marketing import actions
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
@@ -14,7 +15,7 @@ router = Router(tags=["marketing"])
 
 
 class PageQuery(Schema):
-    after: int | None = Field(None, ge=0, description="the next_after of the previous page")
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="the next_after of the previous page")
     limit: int = Field(50, ge=1, le=200)
 
 

@@ -11,6 +11,7 @@ from keel.accounts.access import company_page
 from keel.accounts.permissions import MANAGE_MARKETING
 from keel.contacts.lookups import SearchKey
 from keel.contacts.models import Contact, ContactList
+from keel.contacts.params import form_id, page_cursor
 from keel.contacts.search import keyset_page
 from keel.errors import Forbidden, InvalidInput, KeelError
 from keel.marketing import actions
@@ -22,13 +23,11 @@ MAX_PASTED_EMAILS = 1000
 
 
 def _after(request):
-    value = request.GET.get("after", "")
-    return int(value) if value.isdigit() else None
+    return page_cursor(request, "after")
 
 
 def _before(request):
-    value = request.GET.get("before", "")
-    return int(value) if value.isdigit() else None
+    return page_cursor(request, "before")
 
 
 def contact_ids_for_emails(company, text):
@@ -134,8 +133,9 @@ def campaign_detail(request, campaign_id):
 
 def _add_contacts_from_form(request, add_list, add_ids):
     """The detail pages' "add contacts" form: a whole contact list of the company, or e-mail addresses."""
-    if request.POST.get("list_id", "").isdigit():
-        return add_list(tenant_get(request.company, ContactList, pk=int(request.POST["list_id"])))
+    list_id = form_id(request, "list_id", "Choose a list from the menu.")
+    if list_id is not None:
+        return add_list(tenant_get(request.company, ContactList, pk=list_id))
     return add_ids(contact_ids_for_emails(request.company, request.POST.get("emails", "")))
 
 

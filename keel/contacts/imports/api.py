@@ -2,15 +2,19 @@
 
 import json
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from ninja import File, Form, Router, UploadedFile
+from ninja.decorators import decorate_view
 from ninja.responses import Status
 
 from keel.accounts.access import require_permission
 from keel.accounts.permissions import IMPORT_CONTACTS
+from keel.contacts.imports import engine
 from keel.contacts.imports.actions import do_import_file
 from keel.contacts.imports.report import report_name
+from keel.contacts.uploads import limit_api_uploads
 from keel.errors import InvalidInput, NotFound
 from keel.jobs.api import JobEnvelope, JobOut, job_out
 from keel.jobs.models import DataJob
@@ -34,6 +38,7 @@ def parse_mapping(raw):
 
 
 @router.post("/imports", response={202: JobEnvelope}, summary="Import contacts from a CSV file")
+@decorate_view(limit_api_uploads(lambda: settings.KEEL_IMPORT_MAX_BYTES, refusal=engine.upload_too_large))
 def start_import(
     request, file: File[UploadedFile] = None, mapping: Form[str | None] = None, encoding: Form[str] = "utf-8"
 ):

@@ -16,6 +16,7 @@ from django.core.validators import validate_email
 
 from keel.contacts.imports.columns import CUSTOM, FIELDS, IGNORE, MAX_COLUMNS, MODEL_FIELDS, TAG_SEPARATORS, TEXT_FIELDS
 from keel.contacts.models import Contact, Tag
+from keel.contacts.uploads import UploadTooLarge, human_size
 from keel.contacts.validation import MAX_CUSTOM_VALUE_LENGTH
 from keel.errors import InvalidInput
 
@@ -37,6 +38,9 @@ _CANONICAL_ENCODINGS = {codecs.lookup(name).name: name for name in ENCODINGS}
 
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
+# The longest line Keel reads (200 columns of 2,000 characters fit): a longer one is refused with its number,
+# before it is read into memory as a whole.
+MAX_LINE_BYTES = 1024 * 1024
 NOT_CSV_HINT = "Save your spreadsheet as “CSV UTF-8 (comma delimited)” and upload that file."
 
 
@@ -71,11 +75,16 @@ def canonical_encoding(encoding):
     return _CANONICAL_ENCODINGS[name]
 
 
-def human_size(size):
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
+def too_large_message(limit, size):
+    return (
+        f"The file is {human_size(size)}; Keel imports files of up to {human_size(limit)}. Split it into smaller "
+        "files and import them one by one."
+    )
+
+
+def upload_too_large(limit, size):
+    """The refusal of an upload over the limit while it is received (keel/contacts/uploads.py)."""
+    return UploadTooLarge(too_large_message(limit, size), field="file")
 
 
 def inspect_upload(fileobj, size, filename, encoding="utf-8"):
@@ -87,11 +96,7 @@ def inspect_upload(fileobj, size, filename, encoding="utf-8"):
     encoding = canonical_encoding(encoding)
     if size > settings.KEEL_IMPORT_MAX_BYTES:
         raise FileRefused(
-            f"The file is {human_size(size)}; Keel imports files of up to "
-            f"{human_size(settings.KEEL_IMPORT_MAX_BYTES)}. Split it into smaller files and import them one by one.",
-            field="file",
-            code="file_too_large",
-            status=413,
+            too_large_message(settings.KEEL_IMPORT_MAX_BYTES, size), field="file", code="file_too_large", status=413
         )
     if size == 0:
         raise FileRefused("The file is empty.", field="file", code="empty_file")
@@ -127,20 +132,44 @@ def _refuse_binary(head):
 
 
 def _check_encoding(fileobj, encoding):
+    """Decode the whole file, chunk by chunk, and measure its lines (see ``MAX_LINE_BYTES``)."""
     fileobj.seek(0)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     lines_before = 0
+    open_line = 0  # bytes of the line that continues into the next chunk
     while chunk := fileobj.read(1024 * 1024):
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
             line = lines_before + chunk[: exc.start].count(b"\n") + 1
             raise _encoding_refusal(encoding, line) from None
+        open_line = _check_line_lengths(chunk, open_line, lines_before)
         lines_before += chunk.count(b"\n")
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise _encoding_refusal(encoding, lines_before + 1) from None
+
+
+def _check_line_lengths(chunk, open_line, lines_before):
+    """Refuse the file at its first line longer than ``MAX_LINE_BYTES``; returns the length of the chunk's last,
+    unfinished line."""
+    lengths = [len(part) for part in chunk.split(b"\n")]
+    lengths[0] += open_line
+    for number, length in enumerate(lengths):
+        if length > MAX_LINE_BYTES:
+            raise line_too_long(lines_before + number + 1)
+    return lengths[-1]
+
+
+def line_too_long(line):
+    return FileRefused(
+        f"Line {line} of the file is longer than {human_size(MAX_LINE_BYTES)}, which Keel does not import. Check that "
+        "the file is a CSV file with one contact per line.",
+        field="file",
+        code="line_too_long",
+        line=line,
+    )
 
 
 def _encoding_refusal(encoding, line):
@@ -233,7 +262,9 @@ class RecordReader:
         self.file.seek(offset)
 
     def _lines(self):
-        while raw := self.file.readline():
+        while raw := self.file.readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES:  # checked at upload; a file changed since is not read into memory
+                raise line_too_long(self.line)
             at_start = self.offset == 0
             self.offset += len(raw)
             self.line += raw.count(b"\n")

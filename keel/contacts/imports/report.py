@@ -6,6 +6,7 @@ merged into errors.csv when the import ends.
 
 import csv
 import io
+import re
 import tempfile
 
 from django.core.files.base import ContentFile, File
@@ -15,7 +16,7 @@ from keel.contacts.imports.files import PARTS_DIR, REPORT_NAME, save_file
 
 
 def report_header(file_header):
-    return ["line", "problem", *file_header]
+    return ["line", "problem", *(defuse(name) for name in file_header)]
 
 
 def report_row(line, reasons, row):
@@ -24,8 +25,18 @@ def report_row(line, reasons, row):
     return [line, " ".join(reasons), *(defuse(cell) for cell in (row or []))]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with + or - that is only a number or a phone number ("-5", "+1 555 0100", "-3.5", "+44 (20) 7946")
+# cannot run anything: it stays as it is, readable.
+PLAIN_NUMBER = re.compile(r"[+-][0-9][0-9 .,()/-]*")
+
+
 def defuse(cell):
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+    """A cell a spreadsheet would read as a formula gets a leading ' (shown as text, never run): one starting with
+    = + - @, a tab or a carriage return, unless it is a plain number (see docs/import.md, "the error report")."""
+    if cell[:1] in FORMULA_STARTS and not PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def part_name(number, attempt):

@@ -14,13 +14,20 @@ from keel.contacts.imports import engine
 from keel.contacts.imports.actions import do_start_import, do_upload_import_file, job_for_upload, load_upload
 from keel.contacts.imports.api import error_report_response
 from keel.contacts.imports.report import report_name
+from keel.contacts.uploads import human_size, limit_page_uploads
 from keel.errors import KeelError, NotFound
 from keel.jobs.models import DataJob
 from keel.jobs.registry import is_cancellable
 from keel.tenancy import tenant_get
 
 
+def _upload_refused(request, error):
+    messages.error(request, error.message)
+    return _upload_page(request, error.status)
+
+
 @company_page(permission=IMPORT_CONTACTS)
+@limit_page_uploads(lambda: settings.KEEL_IMPORT_MAX_BYTES, _upload_refused, refusal=engine.upload_too_large)
 def upload(request):
     status = 200
     if request.method == "POST":
@@ -36,6 +43,10 @@ def upload(request):
             status = exc.status
         else:
             return redirect("contact_import_mapping", token=stored.token)
+    return _upload_page(request, status)
+
+
+def _upload_page(request, status):
     company = request.company
     recent = DataJob.objects.filter(company=company, kind=DataJob.Kind.IMPORT).order_by("-id")[:10]
     context = {
@@ -43,7 +54,7 @@ def upload(request):
         "active": next((job for job in recent if job.is_active), None),
         "recent": recent,
         "encodings": engine.ENCODINGS,
-        "max_bytes": engine.human_size(settings.KEEL_IMPORT_MAX_BYTES),
+        "max_bytes": human_size(settings.KEEL_IMPORT_MAX_BYTES),
     }
     return render(request, "contacts/import.html", context, status=status)
 
