@@ -421,12 +421,12 @@ def write_import_csv(params):
 
 def import_keel(params):
     """Keel's CSV import: the upload is checked and stored (``do_import_file``), then the job runs."""
-    from keel.contacts.imports import do_import_file
+    from keel.contacts.imports.actions import do_import_file
 
     company, admin = company_and_admin(params["company_id"])
     started = time.perf_counter()
     with open(params["path"], "rb") as handle:
-        job = do_import_file(admin, File(handle, name="contacts.csv"))
+        job = do_import_file(admin.company, File(handle, name="contacts.csv"), actor=admin)
     uploaded = time.perf_counter()
     run_job(job.pk)
     seconds = time.perf_counter() - started

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "keel.accounts",
     "keel.audit",
     "keel.contacts",
+    "keel.contacts.imports",
     "keel.marketing",
     "keel.integrations",
     "keel.jobs",

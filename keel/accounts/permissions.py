@@ -34,6 +34,7 @@ PERMISSIONS = [
     Permission("delete_all_crm_records", "Allow deletion of all CRM records", frozenset(), admin_only=True),
 ]
 PERMISSIONS_BY_CODE = {p.code: p for p in PERMISSIONS}
+MANAGE_CONTACTS, IMPORT_CONTACTS, MANAGE_MARKETING = "manage_contacts", "import_contacts", "manage_marketing"
 
 
 def default_permissions(role_kind):

@@ -1,131 +1,39 @@
 """State changes of contacts and their history, notes, tags, lists and attachments.
 
-Pages, the API and the command line all call these ``do_*`` functions, so validation, the CRM-deletion guard and
-the history entries are the same whichever way a change arrives. Every write runs in ``crm_write_transaction``,
-with its checks: during a deletion of all CRM records the refusal comes first, whatever the input. The checks are
-quick, so the transaction (and the company lock it holds) stays short.
+Pages, the API and the command line all call these ``do_*`` functions, so the permission check, validation, the
+CRM-deletion guard and the history entries are the same whichever way a change arrives. Every one takes the user
+making the change as ``actor`` and checks their "Manage contacts" permission. Every write runs in
+``crm_write_transaction``, with its checks: during a deletion of all CRM records the refusal comes first, whatever
+the input. The checks are quick, so the transaction (and the company lock it holds) stays short.
 """
 
 import os
 from datetime import UTC
 
-from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from keel.accounts.access import require_permission
+from keel.accounts.permissions import MANAGE_CONTACTS
 from keel.audit.actions import record
+from keel.contacts import validation
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
+from keel.contacts.history import AUTHOR_KEY, add_entry
 from keel.contacts.lookups import SearchKey
-from keel.contacts.models import (
-    Attachment,
-    Contact,
-    ContactEvent,
-    ContactList,
-    ContactTag,
-    ListMembership,
-    Note,
-    Tag,
+from keel.contacts.models import Attachment, Contact, ContactList, ContactTag, ListMembership, Note, Tag
+from keel.contacts.validation import (
+    FIELD_LABELS,
+    MAX_NOTE_LENGTH,
+    clean_contact_fields,
+    clean_tag_name,
+    clean_tag_names,
 )
 from keel.errors import InvalidInput
 
-TEXT_FIELDS = ("email", "first_name", "last_name", "phone", "company_name", "job_title")
-EDITABLE_FIELDS = (*TEXT_FIELDS, "lifecycle_stage", "custom_fields")
-FIELD_LABELS = {
-    "email": "e-mail address",
-    "first_name": "first name",
-    "last_name": "last name",
-    "phone": "phone number",
-    "company_name": "company name",
-    "job_title": "job title",
-    "lifecycle_stage": "lifecycle stage",
-    "custom_fields": "custom fields",
-}
-MAX_CUSTOM_FIELDS = 100
-MAX_CUSTOM_KEY_LENGTH = 100
-MAX_CUSTOM_VALUE_LENGTH = 2000
-MAX_NOTE_LENGTH = 20000
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
-
-
-# --- validation ---------------------------------------------------------------------------------------------
-
-
-def _clean_text(name, value):
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"The {FIELD_LABELS[name]} must be text.", field=name)
-    value = value.strip()
-    limit = Contact._meta.get_field(name).max_length
-    if len(value) > limit:
-        raise InvalidInput(f"The {FIELD_LABELS[name]} can be at most {limit} characters long.", field=name)
-    return value
-
-
-def _clean_email(value):
-    value = _clean_text("email", value).lower()
-    if value:
-        try:
-            validate_email(value)
-        except ValidationError:
-            raise InvalidInput(f"“{value}” is not a valid e-mail address.", field="email") from None
-    return value
-
-
-def _clean_stage(value):
-    choices = Contact.Stage.values
-    if value not in choices:
-        raise InvalidInput(
-            f"The lifecycle stage must be one of: {', '.join(choices)}.", field="lifecycle_stage", choices=choices
-        )
-    return value
-
-
-def _clean_custom_fields(value):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput("Custom fields must be an object of names and values.", field="custom_fields")
-    if len(value) > MAX_CUSTOM_FIELDS:
-        raise InvalidInput(f"A contact can have at most {MAX_CUSTOM_FIELDS} custom fields.", field="custom_fields")
-    cleaned = {}
-    for key, item in value.items():
-        key = str(key).strip()
-        if not key or len(key) > MAX_CUSTOM_KEY_LENGTH:
-            raise InvalidInput(
-                f"Custom field names must be 1 to {MAX_CUSTOM_KEY_LENGTH} characters long.", field="custom_fields"
-            )
-        if item is not None and not isinstance(item, str | int | float | bool):
-            raise InvalidInput(
-                f"The custom field “{key}” must be text, a number, true/false or null.", field="custom_fields"
-            )
-        if isinstance(item, str) and len(item) > MAX_CUSTOM_VALUE_LENGTH:
-            raise InvalidInput(
-                f"The custom field “{key}” can be at most {MAX_CUSTOM_VALUE_LENGTH} characters long.",
-                field="custom_fields",
-            )
-        cleaned[key] = item
-    return cleaned
-
-
-def clean_contact_fields(fields):
-    """Validate and normalise the given contact fields (any subset of EDITABLE_FIELDS)."""
-    cleaned = {}
-    for name, value in fields.items():
-        if name not in EDITABLE_FIELDS:
-            raise InvalidInput(f"Contacts have no field “{name}”.", field=name)
-        if name == "email":
-            cleaned[name] = _clean_email(value)
-        elif name == "lifecycle_stage":
-            cleaned[name] = _clean_stage(value)
-        elif name == "custom_fields":
-            cleaned[name] = _clean_custom_fields(value)
-        else:
-            cleaned[name] = _clean_text(name, value)
-    return cleaned
+# Keys of an event's ``data`` that a request may not set: the event's own fields, and its author (set from the actor).
+RESERVED_EVENT_DATA_KEYS = ("kind", "title", AUTHOR_KEY)
 
 
 def _ensure_identifiable(contact):
@@ -169,26 +77,28 @@ def _save_checked(contact, **save_kwargs):
 # --- contacts -----------------------------------------------------------------------------------------------
 
 
-def do_create_contact(company, actor, fields, tags=()):
+def do_create_contact(company, fields, *, actor, tags=()):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(company):
         cleaned = clean_contact_fields(fields)
-        tag_names = _clean_tag_names(tags)
+        tag_names = clean_tag_names(tags)
         now = timezone.now()
         contact = Contact(company=company, created_at=now, updated_at=now, **cleaned)
         _ensure_identifiable(contact)
         _ensure_email_free(contact)
         _save_checked(contact)
-        _add_event(contact, "contact_created", "Contact created", actor=actor)
+        add_entry(contact, "contact_created", "Contact created", actor=actor)
         for name in tag_names:
             _link_tag(contact, name)
     return contact
 
 
-def do_update_contact(contact, actor, fields, tags=None):
+def do_update_contact(contact, fields, *, actor, tags=None):
     """Change the given fields (and, when ``tags`` is not None, set the contact's tags to exactly those)."""
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
         cleaned = clean_contact_fields(fields)
-        tag_names = None if tags is None else _clean_tag_names(tags)
+        tag_names = None if tags is None else clean_tag_names(tags)
         changed = [name for name, value in cleaned.items() if getattr(contact, name) != value]
         for name in changed:
             setattr(contact, name, cleaned[name])
@@ -199,14 +109,15 @@ def do_update_contact(contact, actor, fields, tags=None):
             contact.updated_at = timezone.now()
             _save_checked(contact, update_fields=[*changed, "updated_at"])
             labels = ", ".join(FIELD_LABELS[name] for name in changed)
-            _add_event(contact, "contact_updated", f"Changed {labels}", actor=actor, fields=changed)
+            add_entry(contact, "contact_updated", f"Changed {labels}", actor=actor, data={"fields": changed})
         if tag_names is not None:
             _set_tags(contact, tag_names)
     return contact
 
 
-def do_delete_contact(contact, actor):
+def do_delete_contact(contact, *, actor):
     """Delete one contact and everything that belongs to it (history, notes, links, attachments)."""
+    require_permission(actor, MANAGE_CONTACTS)
     contact_id = contact.pk
     with crm_write_transaction(contact.company_id):
         stored_files = list(Attachment.objects.filter(contact=contact).values_list("file", flat=True))
@@ -224,28 +135,15 @@ def _delete_stored_files(names):
 # --- history ------------------------------------------------------------------------------------------------
 
 
-def _add_event(contact, kind, title, actor=None, occurred_at=None, **data):
-    if actor is not None and getattr(actor, "pk", None):
-        data.setdefault("by", actor.email)
-    return ContactEvent.objects.create(
-        company_id=contact.company_id,
-        contact=contact,
-        kind=kind,
-        title=title[:300],
-        data=data,
-        occurred_at=occurred_at or timezone.now(),
-    )
-
-
-def do_add_event(contact, actor, kind, title, data=None, occurred_at=None):
-    """Add an entry to a contact's history (a call, a meeting, a purchase, ...)."""
+def do_add_event(contact, kind, title, *, actor, data=None, occurred_at=None):
+    """Add an entry to a contact's history (a call, a meeting, a purchase, ...), written by ``actor``."""
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
         kind, title = _clean_event_texts(kind, title)
-        if data is not None and not isinstance(data, dict):
-            raise InvalidInput("The event data must be an object.", field="data")
+        _check_event_data(data)
         if occurred_at is not None and timezone.is_naive(occurred_at):
             occurred_at = timezone.make_aware(occurred_at, UTC)
-        return _add_event(contact, kind, title, actor=actor, occurred_at=occurred_at, **(data or {}))
+        return add_entry(contact, kind, title, actor=actor, occurred_at=occurred_at, data=data)
 
 
 def _clean_event_texts(kind, title):
@@ -258,40 +156,33 @@ def _clean_event_texts(kind, title):
     return kind, title
 
 
+def _check_event_data(data):
+    if data is not None and not isinstance(data, dict):
+        raise InvalidInput("The event data must be an object.", field="data")
+    reserved = [key for key in RESERVED_EVENT_DATA_KEYS if key in (data or {})]
+    if reserved:
+        raise InvalidInput(
+            f"The event data cannot contain the key “{reserved[0]}”: an event's kind and title are fields of their "
+            "own, and its author (“by”) is the user who adds it.",
+            field=f"data.{reserved[0]}",
+        )
+
+
 # --- notes --------------------------------------------------------------------------------------------------
 
 
-def do_add_note(contact, author, body):
+def do_add_note(contact, body, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
         body = (body or "").strip()
         if not body:
             raise InvalidInput("A note cannot be empty.", field="body")
         if len(body) > MAX_NOTE_LENGTH:
             raise InvalidInput(f"A note can be at most {MAX_NOTE_LENGTH} characters long.", field="body")
-        return Note.objects.create(company_id=contact.company_id, contact=contact, author=author, body=body)
+        return Note.objects.create(company_id=contact.company_id, contact=contact, author=actor, body=body)
 
 
 # --- tags ---------------------------------------------------------------------------------------------------
-
-
-def _clean_tag_name(name):
-    name = " ".join((name or "").split())
-    if not name:
-        raise InvalidInput("A tag needs a name.", field="tag")
-    limit = Tag._meta.get_field("name").max_length
-    if len(name) > limit:
-        raise InvalidInput(f"A tag name can be at most {limit} characters long.", field="tag")
-    return name
-
-
-def _clean_tag_names(names):
-    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
-        raise InvalidInput("Tags must be a list of names.", field="tags")
-    unique = {}
-    for name in names:
-        cleaned = _clean_tag_name(name)
-        unique.setdefault(cleaned.lower(), cleaned)
-    return list(unique.values())
 
 
 def _tag_named(company_id, name):
@@ -321,12 +212,14 @@ def _set_tags(contact, names):
     )
 
 
-def do_add_tag(contact, actor, name):
+def do_add_tag(contact, name, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
-        return _link_tag(contact, _clean_tag_name(name))
+        return _link_tag(contact, clean_tag_name(name))
 
 
-def do_remove_tag(contact, actor, tag):
+def do_remove_tag(contact, tag, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
         ContactTag.objects.filter(contact=contact, tag=tag).delete()
 
@@ -334,7 +227,8 @@ def do_remove_tag(contact, actor, tag):
 # --- lists --------------------------------------------------------------------------------------------------
 
 
-def do_create_list(company, actor, name, description=""):
+def do_create_list(company, name, *, actor, description=""):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(company):
         name = " ".join((name or "").split())
         limit = ContactList._meta.get_field("name").max_length
@@ -345,21 +239,23 @@ def do_create_list(company, actor, name, description=""):
         return ContactList.objects.create(company=company, name=name, description=(description or "").strip()[:300])
 
 
-def do_add_to_list(contact, actor, contact_list):
+def do_add_to_list(contact, contact_list, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
         membership, created = ListMembership.objects.get_or_create(
             company_id=contact.company_id, contact=contact, contact_list=contact_list
         )
         if created:
-            _add_event(contact, "list_added", f"Added to the list {contact_list.name}", actor=actor)
+            add_entry(contact, "list_added", f"Added to the list {contact_list.name}", actor=actor)
     return membership
 
 
-def do_remove_from_list(contact, actor, contact_list):
+def do_remove_from_list(contact, contact_list, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(contact.company_id):
         removed, _ = ListMembership.objects.filter(contact=contact, contact_list=contact_list).delete()
         if removed:
-            _add_event(contact, "list_removed", f"Removed from the list {contact_list.name}", actor=actor)
+            add_entry(contact, "list_removed", f"Removed from the list {contact_list.name}", actor=actor)
 
 
 # --- attachments --------------------------------------------------------------------------------------------
@@ -374,15 +270,16 @@ def clean_filename(name):
     return safe[:200] or "attachment"
 
 
-def do_add_attachment(contact, actor, uploaded):
+def do_add_attachment(contact, uploaded, *, actor):
     """Store an uploaded file under companies/<company id>/attachments/ and attach it to the contact."""
+    require_permission(actor, MANAGE_CONTACTS)
     check_crm_writable(contact.company_id)  # before storing the file; the write itself is guarded below
     if uploaded is None:
         raise InvalidInput("Choose a file to upload.", field="file")
     if uploaded.size == 0:
         raise InvalidInput("The file is empty.", field="file")
-    if uploaded.size > MAX_ATTACHMENT_BYTES:
-        limit_mb = MAX_ATTACHMENT_BYTES // (1024 * 1024)
+    if uploaded.size > validation.MAX_ATTACHMENT_BYTES:
+        limit_mb = validation.MAX_ATTACHMENT_BYTES // (1024 * 1024)
         raise InvalidInput(f"Attachments can be at most {limit_mb} MB.", field="file")
     filename = clean_filename(uploaded.name)
     attachment = Attachment(
@@ -398,14 +295,15 @@ def do_add_attachment(contact, actor, uploaded):
         # A deletion that started while the file was being stored refuses this, and the file is deleted below.
         with crm_write_transaction(contact.company_id):
             attachment.save()
-            _add_event(contact, "attachment_added", f"Attached {filename}", actor=actor)
+            add_entry(contact, "attachment_added", f"Attached {filename}", actor=actor)
     except Exception:
         default_storage.delete(attachment.file.name)  # no orphan file when the row could not be written
         raise
     return attachment
 
 
-def do_delete_attachment(attachment, actor):
+def do_delete_attachment(attachment, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
     name = attachment.file.name
     with crm_write_transaction(attachment.company_id):
         attachment.delete()

@@ -11,7 +11,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from keel.contacts.models import Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
+from keel.contacts import history
+from keel.contacts.models import Contact, ContactList, ContactTag, ListMembership, Note, Tag
 
 FIRST_NAMES = (
     "Maria James Sofia Liam Emma Noah Olivia Lucas Ava Mateo Mia Elijah Amelia Oliver Harper Ethan Isabella "
@@ -194,14 +195,7 @@ def history_for(contact, rng, now):
         title = title.format(month=rng.choice(MONTHS), company=contact.company_name or "Acme", first=contact.first_name)
         events.append((kind, title, moment))
     return [
-        ContactEvent(
-            company_id=contact.company_id,
-            contact=contact,
-            kind=kind,
-            title=title,
-            data={"source": "demo"},
-            occurred_at=moment,
-        )
+        history.build_entry(contact.company_id, contact.pk, kind, title, occurred_at=moment, data={"source": "demo"})
         for kind, title, moment in events
     ]
 
@@ -255,7 +249,7 @@ def _bulk_children(company, author, people, tags, lists, now):
             memberships.append(ListMembership(company=company, contact=contact, contact_list=newsletter))
         if contact.custom_fields["lead_source"] == "Trade fair":
             memberships.append(ListMembership(company=company, contact=contact, contact_list=fair))
-    ContactEvent.objects.bulk_create(events, batch_size=1000)
+    history.write_entries(events)
     Note.objects.bulk_create(notes)
     ContactTag.objects.bulk_create(tag_links)
     ListMembership.objects.bulk_create(memberships)

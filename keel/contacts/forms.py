@@ -1,6 +1,6 @@
 """Turning the contact form's fields into the dictionary the actions take, and back."""
 
-from keel.contacts.actions import TEXT_FIELDS
+from keel.contacts.validation import TEXT_FIELDS
 from keel.errors import InvalidInput
 
 

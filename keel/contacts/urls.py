@@ -3,7 +3,7 @@ from django.urls import include, path
 from keel.contacts import views
 
 urlpatterns = [
-    path("import/", include("keel.contacts.import_urls")),
+    path("import/", include("keel.contacts.imports.urls")),
     path("", views.contact_list, name="contacts"),
     path("new/", views.contact_create, name="contact_create"),
     path("<int:contact_id>/", views.contact_detail, name="contact_detail"),

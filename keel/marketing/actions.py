@@ -1,14 +1,21 @@
-"""State changes of campaigns and workflows. Pages, the API and the command line all call these ``do_*``."""
+"""State changes of campaigns and workflows. Pages, the API and the command line all call these ``do_*``; each
+takes the user making the change as ``actor`` and checks their "Manage campaigns and workflows" permission."""
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from keel.accounts.access import require_permission
+from keel.accounts.permissions import MANAGE_MARKETING
 from keel.audit.actions import record
+from keel.contacts import history
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
-from keel.contacts.models import Contact, ContactEvent, ListMembership
+from keel.contacts.models import Contact, ListMembership
+from keel.contacts.params import MAX_ID
 from keel.errors import Conflict, InvalidInput
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
+from keel.marketing.stopping import stop_campaign
+from keel.marketing.tasks import enqueue_sending
 
 MAX_CONTACT_IDS = 10000
 ID_CHUNK = 500  # stays below SQLite's bound-parameter limit, and keeps each write transaction short
@@ -44,7 +51,8 @@ def resolve_contact_ids(company, contact_ids):
     if len(ids) > MAX_CONTACT_IDS:
         raise InvalidInput(f"Give at most {MAX_CONTACT_IDS} contact ids per request.", field="contact_ids")
     found = set()
-    for chunk in _chunks(ids):
+    # An id out of a database integer's range cannot be a contact: it is reported below, never sent to the database.
+    for chunk in _chunks([contact_id for contact_id in ids if 0 < contact_id <= MAX_ID]):
         found.update(Contact.objects.filter(company=company, id__in=chunk).values_list("id", flat=True))
     missing = [contact_id for contact_id in ids if contact_id not in found]
     if missing:
@@ -76,7 +84,8 @@ def list_contact_ids(contact_list):
 # --- campaigns ----------------------------------------------------------------------------------------------
 
 
-def do_create_campaign(company, actor, name, subject="", body=""):
+def do_create_campaign(company, name, *, actor, subject="", body=""):
+    require_permission(actor, MANAGE_MARKETING)
     return Campaign.objects.create(
         company=company,
         name=_clean_name(name, "name", 150),
@@ -112,16 +121,18 @@ def _add_recipient_batch(campaign, contact_ids):
     return len(new)
 
 
-def do_add_recipients(campaign, actor, contact_ids):
+def do_add_recipients(campaign, contact_ids, *, actor):
     """Add contacts (ids of the campaign's company) as recipients; ones already there are left alone."""
+    require_permission(actor, MANAGE_MARKETING)
     check_crm_writable(campaign.company_id)  # before reading the ids; each batch is guarded in its transaction
     _ensure_accepts_recipients(campaign)
     ids = resolve_contact_ids(campaign.company_id, contact_ids)
     return sum(_add_recipient_batch(campaign, chunk) for chunk in _chunks(ids))
 
 
-def do_add_list_recipients(campaign, actor, contact_list):
+def do_add_list_recipients(campaign, contact_list, *, actor):
     """Add every contact of a list, one short transaction per batch."""
+    require_permission(actor, MANAGE_MARKETING)
     check_crm_writable(campaign.company_id)
     _ensure_accepts_recipients(campaign)
     added = 0
@@ -130,10 +141,9 @@ def do_add_list_recipients(campaign, actor, contact_list):
     return added
 
 
-def do_start_campaign(campaign, actor):
+def do_start_campaign(campaign, *, actor):
     """Start sending: the campaign turns "sending" and a background task marks its recipients sent."""
-    from keel.marketing.sending import enqueue_sending
-
+    require_permission(actor, MANAGE_MARKETING)
     # Sending writes history events to the contacts. Under the company lock, a CRM deletion starting meanwhile either
     # sees this campaign sending and is refused, or has started and refuses this.
     with crm_write_transaction(campaign.company_id):
@@ -153,18 +163,17 @@ def do_start_campaign(campaign, actor):
     return campaign
 
 
-def do_stop_campaign(campaign, actor):
-    """Stop sending; the task stops before its next batch. Recipients not yet sent stay pending."""
+def do_stop_campaign(campaign, *, actor):
+    """Stop sending; the task stops before its next batch. Recipients not yet sent stay pending. Always possible,
+    also during a deletion of all CRM records."""
+    require_permission(actor, MANAGE_MARKETING)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status == Campaign.Status.SENT:
             raise Conflict("This campaign has already been sent.", code="campaign_already_sent")
         if campaign.status == Campaign.Status.DRAFT:
             raise Conflict("This campaign has not been started.", code="campaign_not_started")
-        if campaign.status != Campaign.Status.STOPPED:
-            campaign.status = Campaign.Status.STOPPED
-            campaign.save(update_fields=["status"])
-            record(campaign.company_id, actor, "campaign.stopped", campaign, name=campaign.name)
+        stop_campaign(campaign, actor=actor)
     return campaign
 
 
@@ -196,7 +205,8 @@ def recipient_counts(campaign_ids):
 # --- workflows ----------------------------------------------------------------------------------------------
 
 
-def do_create_workflow(company, actor, name, trigger=""):
+def do_create_workflow(company, name, *, actor, trigger=""):
+    require_permission(actor, MANAGE_MARKETING)
     return Workflow.objects.create(
         company=company,
         name=_clean_name(name, "name", 150),
@@ -213,11 +223,13 @@ def _set_workflow_status(workflow, actor, status):
     return workflow
 
 
-def do_activate_workflow(workflow, actor):
+def do_activate_workflow(workflow, *, actor):
+    require_permission(actor, MANAGE_MARKETING)
     return _set_workflow_status(workflow, actor, Workflow.Status.ACTIVE)
 
 
-def do_deactivate_workflow(workflow, actor):
+def do_deactivate_workflow(workflow, *, actor):
+    require_permission(actor, MANAGE_MARKETING)
     return _set_workflow_status(workflow, actor, Workflow.Status.INACTIVE)
 
 
@@ -240,30 +252,27 @@ def _enroll_batch_once(workflow, contact_ids):
         WorkflowEnrollment.objects.bulk_create(
             [WorkflowEnrollment(company_id=workflow.company_id, workflow=workflow, contact_id=i) for i in new]
         )
-        ContactEvent.objects.bulk_create(
-            [
-                ContactEvent(
-                    company_id=workflow.company_id,
-                    contact_id=i,
-                    kind="workflow_enrolled",
-                    title=f"Enrolled in the workflow {workflow.name}",
-                    data={"workflow_id": workflow.pk},
-                    occurred_at=now,
-                )
-                for i in new
-            ]
+        history.add_entries(
+            workflow.company_id,
+            new,
+            "workflow_enrolled",
+            f"Enrolled in the workflow {workflow.name}",
+            occurred_at=now,
+            data={"workflow_id": workflow.pk},
         )
     return len(new)
 
 
-def do_enroll_contacts(workflow, actor, contact_ids):
+def do_enroll_contacts(workflow, contact_ids, *, actor):
     """Enroll contacts (ids of the workflow's company); contacts already enrolled are left alone."""
+    require_permission(actor, MANAGE_MARKETING)
     check_crm_writable(workflow.company_id)  # before reading the ids; each batch is guarded in its transaction
     ids = resolve_contact_ids(workflow.company_id, contact_ids)
     return sum(_enroll_batch(workflow, chunk) for chunk in _chunks(ids))
 
 
-def do_enroll_list(workflow, actor, contact_list):
+def do_enroll_list(workflow, contact_list, *, actor):
+    require_permission(actor, MANAGE_MARKETING)
     check_crm_writable(workflow.company_id)
     added = 0
     for chunk in list_contact_ids(contact_list):

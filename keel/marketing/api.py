@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Count
 from ninja import Field, Query, Router, Schema, Status
 
-from keel.accounts.access import require_permission
+from keel.contacts.params import MAX_ID
 from keel.contacts.search import keyset_page
 from keel.marketing import actions
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
@@ -13,11 +13,9 @@ from keel.tenancy import tenant_get
 
 router = Router(tags=["marketing"])
 
-MANAGE = "manage_marketing"
-
 
 class PageQuery(Schema):
-    after: int | None = Field(None, ge=0, description="the next_after of the previous page")
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="the next_after of the previous page")
     limit: int = Field(50, ge=1, le=200)
 
 
@@ -140,8 +138,9 @@ def list_campaigns(request, page: Query[PageQuery]):
 
 @router.post("/campaigns", response={201: CampaignOut}, summary="Create a campaign (draft)")
 def create_campaign(request, payload: CampaignIn):
-    require_permission(request.user, MANAGE)
-    campaign = actions.do_create_campaign(request.company, request.user, payload.name, payload.subject, payload.body)
+    campaign = actions.do_create_campaign(
+        request.company, payload.name, actor=request.user, subject=payload.subject, body=payload.body
+    )
     return Status(201, campaigns_json([campaign])[0])
 
 
@@ -152,15 +151,13 @@ def get_campaign(request, campaign_id: int):
 
 @router.post("/campaigns/{int:campaign_id}/start", response=CampaignOut, summary="Start sending")
 def start_campaign(request, campaign_id: int):
-    require_permission(request.user, MANAGE)
-    campaign = actions.do_start_campaign(_campaign(request, campaign_id), request.user)
+    campaign = actions.do_start_campaign(_campaign(request, campaign_id), actor=request.user)
     return campaigns_json([campaign])[0]
 
 
 @router.post("/campaigns/{int:campaign_id}/stop", response=CampaignOut, summary="Stop sending")
 def stop_campaign(request, campaign_id: int):
-    require_permission(request.user, MANAGE)
-    campaign = actions.do_stop_campaign(_campaign(request, campaign_id), request.user)
+    campaign = actions.do_stop_campaign(_campaign(request, campaign_id), actor=request.user)
     return campaigns_json([campaign])[0]
 
 
@@ -187,9 +184,8 @@ def list_recipients(request, campaign_id: int, page: Query[PageQuery]):
 
 @router.post("/campaigns/{int:campaign_id}/recipients", response=RecipientsAdded, summary="Add recipients")
 def add_recipients(request, campaign_id: int, payload: ContactIds):
-    require_permission(request.user, MANAGE)
     campaign = _campaign(request, campaign_id)
-    added = actions.do_add_recipients(campaign, request.user, payload.contact_ids)
+    added = actions.do_add_recipients(campaign, payload.contact_ids, actor=request.user)
     return {"added": added, "recipients": actions.recipient_counts([campaign.pk])[campaign.pk]}
 
 
@@ -218,8 +214,7 @@ def list_workflows(request, page: Query[PageQuery]):
 
 @router.post("/workflows", response={201: WorkflowOut}, summary="Create a workflow (inactive)")
 def create_workflow(request, payload: WorkflowIn):
-    require_permission(request.user, MANAGE)
-    workflow = actions.do_create_workflow(request.company, request.user, payload.name, payload.trigger)
+    workflow = actions.do_create_workflow(request.company, payload.name, actor=request.user, trigger=payload.trigger)
     return Status(201, workflows_json([workflow])[0])
 
 
@@ -230,14 +225,12 @@ def get_workflow(request, workflow_id: int):
 
 @router.post("/workflows/{int:workflow_id}/activate", response=WorkflowOut, summary="Activate a workflow")
 def activate_workflow(request, workflow_id: int):
-    require_permission(request.user, MANAGE)
-    return workflows_json([actions.do_activate_workflow(_workflow(request, workflow_id), request.user)])[0]
+    return workflows_json([actions.do_activate_workflow(_workflow(request, workflow_id), actor=request.user)])[0]
 
 
 @router.post("/workflows/{int:workflow_id}/deactivate", response=WorkflowOut, summary="Deactivate a workflow")
 def deactivate_workflow(request, workflow_id: int):
-    require_permission(request.user, MANAGE)
-    return workflows_json([actions.do_deactivate_workflow(_workflow(request, workflow_id), request.user)])[0]
+    return workflows_json([actions.do_deactivate_workflow(_workflow(request, workflow_id), actor=request.user)])[0]
 
 
 @router.get("/workflows/{int:workflow_id}/enrollments", response=EnrollmentPage, summary="A workflow's enrollments")
@@ -263,7 +256,6 @@ def list_enrollments(request, workflow_id: int, page: Query[PageQuery]):
 
 @router.post("/workflows/{int:workflow_id}/enrollments", response=EnrollmentsAdded, summary="Enroll contacts")
 def add_enrollments(request, workflow_id: int, payload: ContactIds):
-    require_permission(request.user, MANAGE)
     workflow = _workflow(request, workflow_id)
-    added = actions.do_enroll_contacts(workflow, request.user, payload.contact_ids)
+    added = actions.do_enroll_contacts(workflow, payload.contact_ids, actor=request.user)
     return {"added": added, "enrollments": WorkflowEnrollment.objects.filter(workflow=workflow).count()}

@@ -7,6 +7,6 @@ class MarketingConfig(AppConfig):
 
     def ready(self):
         from keel.jobs.registry import register_periodic
-        from keel.marketing.sending import resume_stalled_campaigns
+        from keel.marketing.tasks import resume_stalled_campaigns
 
         register_periodic(resume_stalled_campaigns)

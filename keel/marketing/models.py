@@ -23,7 +23,7 @@ class Campaign(TenantModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Written by every sending batch: a campaign "sending" whose heartbeat went stale lost its worker and is
-    # resumed by the worker's housekeeping (keel/marketing/sending.py).
+    # resumed by the worker's housekeeping (keel/marketing/tasks.py).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantModel.Meta):

@@ -3,31 +3,23 @@
 
 The work is done in batches, each one short transaction, so a Stop takes effect at the next batch, other requests
 never wait long for the database, and a worker that dies mid-way loses at most one uncommitted batch. A campaign
-left "sending" by a dead worker is picked up again by the worker's housekeeping (``resume_stalled_campaigns``):
+left "sending" by a dead worker is picked up again by the worker's housekeeping (``tasks.resume_stalled_campaigns``):
 sending only ever takes pending recipients, so running again, or twice at once, sends each recipient once.
 """
 
 import logging
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from keel.contacts import history
 from keel.contacts.guards import crm_deletion_job, lock_company
-from keel.contacts.models import ContactEvent
-from keel.jobs.tasks import has_pending_task
 from keel.marketing.models import Campaign, CampaignRecipient
+from keel.marketing.stopping import stop_campaign
 
 logger = logging.getLogger("keel.marketing")
 
 BATCH_SIZE = 500
-
-
-def enqueue_sending(campaign_id):
-    from keel.marketing.tasks import send_campaign
-
-    send_campaign.enqueue(campaign_id)
 
 
 def deliver_campaign(campaign_id, batch_size=BATCH_SIZE):
@@ -62,18 +54,13 @@ def _send_batch(campaign, batch_size):
         CampaignRecipient.objects.filter(id__in=[recipient_id for recipient_id, _ in batch]).update(
             status=CampaignRecipient.Status.SENT, sent_at=now
         )
-        ContactEvent.objects.bulk_create(
-            [
-                ContactEvent(
-                    company_id=campaign.company_id,
-                    contact_id=contact_id,
-                    kind="campaign_sent",
-                    title=f"Sent the campaign {campaign.name}",
-                    data={"campaign_id": campaign.pk},
-                    occurred_at=now,
-                )
-                for _, contact_id in batch
-            ]
+        history.add_entries(
+            campaign.company_id,
+            [contact_id for _, contact_id in batch],
+            "campaign_sent",
+            f"Sent the campaign {campaign.name}",
+            occurred_at=now,
+            data={"campaign_id": campaign.pk},
         )
         Campaign.objects.filter(pk=campaign.pk).update(heartbeat_at=now)
     return True
@@ -86,25 +73,6 @@ def _stopped_by_crm_deletion(campaign):
     lock_company(campaign.company_id)
     if crm_deletion_job(campaign.company_id) is None:
         return False
-    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(status=Campaign.Status.STOPPED)
+    stop_campaign(campaign, actor=None, reason="crm_deletion")
     logger.info("campaign %s stopped: its company's CRM records are being deleted", campaign.pk)
     return True
-
-
-def resume_stalled_campaigns():
-    """Housekeeping run by every worker: re-enqueue campaigns whose sending task died with its worker."""
-    from keel.marketing.tasks import send_campaign
-
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
-    stalled = Campaign.objects.filter(status=Campaign.Status.SENDING, heartbeat_at__lt=stale)
-    resumed = []
-    for campaign_id, heartbeat_at in stalled.values_list("id", "heartbeat_at"):
-        if has_pending_task(send_campaign, campaign_id):
-            continue  # a task is waiting for a free worker; nothing died
-        # Only the runner whose update matches the old heartbeat enqueues: two workers never both resume it.
-        if Campaign.objects.filter(pk=campaign_id, heartbeat_at=heartbeat_at).update(heartbeat_at=now):
-            logger.warning("campaign %s stopped making progress; sending it again", campaign_id)
-            enqueue_sending(campaign_id)
-            resumed.append(campaign_id)
-    return resumed

@@ -4,7 +4,7 @@ from django.views.generic import RedirectView
 from keel.marketing import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/marketing/campaigns/")),
+    path("", RedirectView.as_view(pattern_name="campaigns")),
     path("campaigns/", views.campaign_list, name="campaigns"),
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),

@@ -3,31 +3,31 @@
 from functools import wraps
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
+from keel.accounts.permissions import MANAGE_MARKETING
 from keel.contacts.lookups import SearchKey
 from keel.contacts.models import Contact, ContactList
+from keel.contacts.params import form_id, page_cursor
 from keel.contacts.search import keyset_page
-from keel.errors import InvalidInput, KeelError
+from keel.errors import Forbidden, InvalidInput, KeelError
 from keel.marketing import actions
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
 from keel.tenancy import tenant_get
 
-MANAGE = "manage_marketing"
 PAGE_SIZE = 50
 MAX_PASTED_EMAILS = 1000
 
 
 def _after(request):
-    value = request.GET.get("after", "")
-    return int(value) if value.isdigit() else None
+    return page_cursor(request, "after")
 
 
 def _before(request):
-    value = request.GET.get("before", "")
-    return int(value) if value.isdigit() else None
+    return page_cursor(request, "before")
 
 
 def contact_ids_for_emails(company, text):
@@ -53,17 +53,19 @@ def contact_ids_for_emails(company, text):
 
 
 def marketing_action(model, url_name):
-    """A POST-only change on one campaign or workflow from its page: permission, the object (404 for another
-    company's), errors shown as a message, and back to the object's page."""
+    """A POST-only change on one campaign or workflow from its page: the object (404 for another company's), the
+    action (which checks the permission: 403), errors shown as a message, and back to the object's page."""
 
     def decorator(view):
-        @company_page(permission=MANAGE)
+        @company_page()
         @require_POST
         @wraps(view)
         def wrapper(request, object_id):
             obj = tenant_get(request.company, model, pk=object_id)
             try:
                 success = view(request, obj)
+            except Forbidden as exc:  # the action's permission check: the 403 page, as for any page
+                raise PermissionDenied(exc.message) from None
             except KeelError as exc:
                 messages.error(request, exc.message)
             else:
@@ -88,21 +90,21 @@ def campaign_list(request):
         {
             "page": page,
             "rows": [(campaign, counts[campaign.pk]) for campaign in page.items],
-            "can_manage": request.user.has_perm_code(MANAGE),
+            "can_manage": request.user.has_perm_code(MANAGE_MARKETING),
         },
     )
 
 
-@company_page(permission=MANAGE)
+@company_page(permission=MANAGE_MARKETING)
 def campaign_create(request):
     if request.method == "POST":
         try:
             campaign = actions.do_create_campaign(
                 request.company,
-                request.user,
                 request.POST.get("name", ""),
-                request.POST.get("subject", ""),
-                request.POST.get("body", ""),
+                actor=request.user,
+                subject=request.POST.get("subject", ""),
+                body=request.POST.get("body", ""),
             )
         except KeelError as exc:
             messages.error(request, exc.message)
@@ -124,15 +126,16 @@ def campaign_detail(request, campaign_id):
             "counts": actions.recipient_counts([campaign.pk])[campaign.pk],
             "page": keyset_page(recipients, after=_after(request), before=_before(request)),
             "lists": ContactList.objects.filter(company=request.company).order_by("name"),
-            "can_manage": request.user.has_perm_code(MANAGE),
+            "can_manage": request.user.has_perm_code(MANAGE_MARKETING),
         },
     )
 
 
 def _add_contacts_from_form(request, add_list, add_ids):
     """The detail pages' "add contacts" form: a whole contact list of the company, or e-mail addresses."""
-    if request.POST.get("list_id", "").isdigit():
-        return add_list(tenant_get(request.company, ContactList, pk=int(request.POST["list_id"])))
+    list_id = form_id(request, "list_id", "Choose a list from the menu.")
+    if list_id is not None:
+        return add_list(tenant_get(request.company, ContactList, pk=list_id))
     return add_ids(contact_ids_for_emails(request.company, request.POST.get("emails", "")))
 
 
@@ -140,21 +143,21 @@ def _add_contacts_from_form(request, add_list, add_ids):
 def campaign_add_recipients(request, campaign):
     added = _add_contacts_from_form(
         request,
-        add_list=lambda contact_list: actions.do_add_list_recipients(campaign, request.user, contact_list),
-        add_ids=lambda ids: actions.do_add_recipients(campaign, request.user, ids),
+        add_list=lambda contact_list: actions.do_add_list_recipients(campaign, contact_list, actor=request.user),
+        add_ids=lambda ids: actions.do_add_recipients(campaign, ids, actor=request.user),
     )
     return f"{added} recipient{'s' if added != 1 else ''} added."
 
 
 @marketing_action(Campaign, "campaign_detail")
 def campaign_start(request, campaign):
-    actions.do_start_campaign(campaign, request.user)
+    actions.do_start_campaign(campaign, actor=request.user)
     return "Sending started. Recipients are marked sent in the background."
 
 
 @marketing_action(Campaign, "campaign_detail")
 def campaign_stop(request, campaign):
-    actions.do_stop_campaign(campaign, request.user)
+    actions.do_stop_campaign(campaign, actor=request.user)
     return "Campaign stopped. Recipients not reached yet stay pending; start it again to continue."
 
 
@@ -167,16 +170,19 @@ def workflow_list(request):
     return render(
         request,
         "marketing/workflow_list.html",
-        {"page": page, "can_manage": request.user.has_perm_code(MANAGE)},
+        {"page": page, "can_manage": request.user.has_perm_code(MANAGE_MARKETING)},
     )
 
 
-@company_page(permission=MANAGE)
+@company_page(permission=MANAGE_MARKETING)
 def workflow_create(request):
     if request.method == "POST":
         try:
             workflow = actions.do_create_workflow(
-                request.company, request.user, request.POST.get("name", ""), request.POST.get("trigger", "")
+                request.company,
+                request.POST.get("name", ""),
+                actor=request.user,
+                trigger=request.POST.get("trigger", ""),
             )
         except KeelError as exc:
             messages.error(request, exc.message)
@@ -200,7 +206,7 @@ def workflow_detail(request, workflow_id):
             "enrolled": enrollments.count(),
             "page": keyset_page(enrollments, after=_after(request), before=_before(request)),
             "lists": ContactList.objects.filter(company=request.company).order_by("name"),
-            "can_manage": request.user.has_perm_code(MANAGE),
+            "can_manage": request.user.has_perm_code(MANAGE_MARKETING),
         },
     )
 
@@ -209,19 +215,19 @@ def workflow_detail(request, workflow_id):
 def workflow_enroll(request, workflow):
     added = _add_contacts_from_form(
         request,
-        add_list=lambda contact_list: actions.do_enroll_list(workflow, request.user, contact_list),
-        add_ids=lambda ids: actions.do_enroll_contacts(workflow, request.user, ids),
+        add_list=lambda contact_list: actions.do_enroll_list(workflow, contact_list, actor=request.user),
+        add_ids=lambda ids: actions.do_enroll_contacts(workflow, ids, actor=request.user),
     )
     return f"{added} contact{'s' if added != 1 else ''} enrolled."
 
 
 @marketing_action(Workflow, "workflow_detail")
 def workflow_activate(request, workflow):
-    actions.do_activate_workflow(workflow, request.user)
+    actions.do_activate_workflow(workflow, actor=request.user)
     return "Workflow activated."
 
 
 @marketing_action(Workflow, "workflow_detail")
 def workflow_deactivate(request, workflow):
-    actions.do_deactivate_workflow(workflow, request.user)
+    actions.do_deactivate_workflow(workflow, actor=request.user)
     return "Workflow deactivated."

@@ -11,7 +11,7 @@ from django.test import Client
 from keel.accounts.models import Notice, Role
 from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
-from keel.contacts.imports import do_upload_import_file
+from keel.contacts.imports.actions import do_upload_import_file
 from keel.contacts.models import Attachment, Contact, ContactList, Tag
 from keel.datacontrol import crm_deletion, eraser, graph
 from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT, do_start_crm_deletion
@@ -217,7 +217,8 @@ def test_import_uploads_and_error_reports_go_too_and_their_pages_then_answer_404
     finished_import = api.upload("imports", {"file": csv_file(PROBLEM_CSV)}).json()["job"]["id"]
     other_import = other_api.upload("imports", {"file": csv_file(PROBLEM_CSV)}).json()["job"]["id"]
     run_queued_jobs()
-    pending = do_upload_import_file(admin, csv_file(PROBLEM_CSV, "later.csv"))  # uploaded, never started
+    # uploaded, never started
+    pending = do_upload_import_file(admin.company, csv_file(PROBLEM_CSV, "later.csv"), actor=admin)
     report = api.get(f"imports/{finished_import}/errors")
     assert report.status_code == 200 and b"Secretname" in b"".join(report.streaming_content)
     assert len(import_files(acme)) == 3  # the error report; the pending upload and its description with sample rows
@@ -354,7 +355,7 @@ def test_imports_and_contact_writes_are_refused_during_the_deletion_and_accepted
     response = api.post(f"contacts/{contact.pk}/events", {"kind": "call", "title": "Called"})
     assert response.status_code == 409
     with pytest.raises(Conflict) as refused:
-        do_create_contact(acme, admin, {"email": "late@example.com"})
+        do_create_contact(acme, {"email": "late@example.com"}, actor=admin)
     assert refused.value.code == "crm_deletion_in_progress"
     page = logged_in(admin).post("/contacts/new/", {"email": "late@example.com"}, follow=True)
     assert "All CRM records are being deleted" in page.content.decode()
@@ -479,7 +480,7 @@ def test_a_run_killed_mid_way_is_resumed_with_the_same_total_and_finishes_once(a
     assert first.progress_total == 60 and first.state == DataJob.State.RUNNING
     assert crm_left(acme)  # half done, and still locked:
     with pytest.raises(Conflict):
-        do_create_contact(acme, admin, {"email": "late@example.com"})
+        do_create_contact(acme, {"email": "late@example.com"}, actor=admin)
 
     DataJob.objects.filter(pk=job.pk).update(heartbeat_at=first.heartbeat_at - timedelta(hours=1))
     assert reap_stale_jobs() == [job.pk]
@@ -538,7 +539,7 @@ def test_a_deletion_that_keeps_crashing_is_never_given_up_and_keeps_the_lock(acm
     job.refresh_from_db()
     assert job.state == DataJob.State.QUEUED  # given back to the queue, not failed: the lock holds
     with pytest.raises(Conflict):
-        do_create_contact(acme, admin, {"email": "late@example.com"})
+        do_create_contact(acme, {"email": "late@example.com"}, actor=admin)
     [finished] = run_queued_jobs()
     assert finished.state == DataJob.State.SUCCEEDED and crm_left(acme) == {}
 
@@ -557,7 +558,7 @@ def test_a_deletion_that_ended_failed_tells_the_requester_and_unlocks(acme, admi
     assert "The deletion of all CRM records did not finish." in page
     assert "The storage refused to delete a file." in page
     assert BUTTON in page
-    do_create_contact(acme, admin, {"email": "writable@example.com"})  # nothing is locked any more
+    do_create_contact(acme, {"email": "writable@example.com"}, actor=admin)  # nothing is locked any more
 
 
 def test_a_company_without_crm_records_is_deleted_in_no_time(company, admin):

@@ -101,8 +101,8 @@ def test_a_contact_write_that_passed_the_guard_delays_the_start_and_the_job_dele
         writer, release = held_open(
             monkeypatch,
             contact_actions,
-            "_add_event",
-            lambda: do_create_contact(company, company.admin, {"email": "racing@example.com"}),
+            "add_entry",
+            lambda: do_create_contact(company, {"email": "racing@example.com"}, actor=company.admin),
         )
         deletion = InThread(lambda: start_crm_deletion(company, actor_label="test"))
         seen = waits_or_finishes(deletion)
@@ -126,7 +126,7 @@ def test_a_contact_write_waits_for_a_starting_deletion_and_is_refused(company):
         deletion, release = held_open(
             monkeypatch, crm_deletion, "record", lambda: start_crm_deletion(company, actor_label="test")
         )
-        writer = InThread(lambda: do_create_contact(company, company.admin, {"email": "late@example.com"}))
+        writer = InThread(lambda: do_create_contact(company, {"email": "late@example.com"}, actor=company.admin))
         seen = waits_or_finishes(writer)
         release.set()
         deletion.join()
@@ -146,7 +146,7 @@ def test_a_campaign_start_that_passed_the_guard_makes_the_deletion_start_refuse(
     CampaignRecipient.objects.create(company=company, campaign=campaign, contact=contact)
     with pytest.MonkeyPatch.context() as monkeypatch:
         starter, release = held_open(
-            monkeypatch, marketing_actions, "record", lambda: do_start_campaign(campaign, company.admin)
+            monkeypatch, marketing_actions, "record", lambda: do_start_campaign(campaign, actor=company.admin)
         )
         deletion = InThread(lambda: start_crm_deletion(company, actor_label="test"))
         seen = waits_or_finishes(deletion)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
-from keel.contacts.imports import do_import_file
+from keel.contacts.imports.actions import do_import_file
 from keel.contacts.models import Attachment, Contact, ContactEvent
 from keel.datacontrol import crm_deletion, eraser, graph
 from keel.datacontrol.crm_deletion import do_start_crm_deletion
@@ -88,7 +88,7 @@ def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(
         create_job(company, DataJob.Kind.IMPORT, requested_by=admin)
     assert refused.value.code == "crm_deletion_in_progress"
     with pytest.raises(Conflict):
-        do_create_contact(company, admin, {"email": "late@example.com"})
+        do_create_contact(company, {"email": "late@example.com"}, actor=admin)
 
     seen = [killed]
     worker = start_worker(env)
@@ -96,7 +96,7 @@ def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(
 
         def finished():
             try:
-                do_create_contact(company, admin, {"email": "late@example.com"})
+                do_create_contact(company, {"email": "late@example.com"}, actor=admin)
                 wrote = True
             except Conflict:
                 wrote = False
@@ -122,7 +122,7 @@ def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(
     assert not any(os.path.exists(os.path.join(env["KEEL_FILES_DIR"], name)) for name in attachment_files)
     assert dump(other_company) == other_before
     assert AuditEvent.objects.filter(company=company, action="crm.deleted_all").count() == 1
-    do_create_contact(company, admin, {"email": "after@example.com"})  # unlocked
+    do_create_contact(company, {"email": "after@example.com"}, actor=admin)  # unlocked
 
 
 def _race(company, admin, csv_file):
@@ -141,7 +141,9 @@ def _race(company, admin, csv_file):
 
     threads = [
         threading.Thread(target=attempt, args=("deletion", lambda: do_start_crm_deletion(admin))),
-        threading.Thread(target=attempt, args=("import", lambda: do_import_file(admin, csv_file()))),
+        threading.Thread(
+            target=attempt, args=("import", lambda: do_import_file(admin.company, csv_file(), actor=admin))
+        ),
     ]
     for thread in threads:
         thread.start()

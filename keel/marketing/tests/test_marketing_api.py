@@ -184,9 +184,9 @@ def test_a_real_worker_sends_a_started_campaign(worker, company, admin):
     from keel.marketing.actions import do_add_recipients, do_create_campaign, do_start_campaign
 
     ids = [make_contact(company, f"w{i}@example.com", "W").pk for i in range(5)]
-    campaign = do_create_campaign(company, admin, "Worker campaign")
-    do_add_recipients(campaign, admin, ids)
-    do_start_campaign(campaign, admin)
+    campaign = do_create_campaign(company, "Worker campaign", actor=admin)
+    do_add_recipients(campaign, ids, actor=admin)
+    do_start_campaign(campaign, actor=admin)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         campaign.refresh_from_db()
@@ -204,7 +204,7 @@ def test_stalled_sending_is_resumed_once(company, campaign, contacts, settings):
     from django.utils import timezone
     from django_tasks_db.models import DBTaskResult
 
-    from keel.marketing.sending import resume_stalled_campaigns
+    from keel.marketing.tasks import resume_stalled_campaigns
 
     Campaign.objects.filter(pk=campaign.pk).update(
         status="sending", heartbeat_at=timezone.now() - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS + 5)

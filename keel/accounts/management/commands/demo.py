@@ -11,9 +11,10 @@ from django.utils import timezone
 from keel.accounts import permissions
 from keel.accounts.actions import do_create_company, do_create_user
 from keel.accounts.models import Company, Role, User
+from keel.contacts import history
 from keel.contacts.demo_data import create_demo_contacts, ensure_tags_and_lists
 from keel.contacts.guards import check_crm_writable
-from keel.contacts.models import Contact, ContactEvent
+from keel.contacts.models import Contact
 from keel.errors import KeelError
 from keel.integrations.actions import do_connect_integration
 from keel.integrations.models import IntegrationConnection
@@ -150,17 +151,17 @@ class Command(BaseCommand):
                 ):
                     if moment is not None:
                         events.append(
-                            ContactEvent(
-                                company=company,
-                                contact_id=contact_id,
-                                kind=f"campaign_{kind}",
-                                title=f"{verb} the campaign {SENT_CAMPAIGN}",
-                                data={"campaign_id": campaign.pk},
+                            history.build_entry(
+                                company.pk,
+                                contact_id,
+                                f"campaign_{kind}",
+                                f"{verb} the campaign {SENT_CAMPAIGN}",
                                 occurred_at=moment,
+                                data={"campaign_id": campaign.pk},
                             )
                         )
             CampaignRecipient.objects.bulk_create(rows)
-            ContactEvent.objects.bulk_create(events, batch_size=1000)
+            history.write_entries(events)
 
     def workflow(self, company, admin):
         if Workflow.objects.filter(company=company, name=WORKFLOW).exists():
@@ -181,19 +182,13 @@ class Command(BaseCommand):
                     for i in leads
                 ]
             )
-            ContactEvent.objects.bulk_create(
-                [
-                    ContactEvent(
-                        company=company,
-                        contact_id=i,
-                        kind="workflow_enrolled",
-                        title=f"Enrolled in the workflow {WORKFLOW}",
-                        data={"workflow_id": workflow.pk},
-                        occurred_at=enrolled_at,
-                    )
-                    for i in leads
-                ],
-                batch_size=1000,
+            history.add_entries(
+                company.pk,
+                leads,
+                "workflow_enrolled",
+                f"Enrolled in the workflow {WORKFLOW}",
+                occurred_at=enrolled_at,
+                data={"workflow_id": workflow.pk},
             )
 
     def integration(self, company, admin):

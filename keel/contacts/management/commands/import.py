@@ -5,9 +5,10 @@ import os
 
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from keel.accounts.models import Company, User
-from keel.contacts.imports import do_import_file
+from keel.contacts.imports.actions import do_import_file
 from keel.errors import KeelError
 from keel.jobs.cli import run_in_foreground
 from keel.jobs.models import DataJob
@@ -37,7 +38,9 @@ class Command(BaseCommand):
             raise CommandError('--mapping must be JSON, for example \'{"Email": "email"}\'.') from None
         try:
             with open(file, "rb") as f:
-                job = do_import_file(actor, File(f, name=os.path.basename(file)), mapping=mapping, encoding=encoding)
+                job = do_import_file(
+                    target, File(f, name=os.path.basename(file)), actor=actor, mapping=mapping, encoding=encoding
+                )
         except FileNotFoundError:
             raise CommandError(f"There is no file {file}.") from None
         except KeelError as exc:
@@ -48,7 +51,7 @@ class Command(BaseCommand):
         job = run_in_foreground(job, self.stderr)  # a worker that claims it first runs it instead
         self.stdout.write(job.outcome)
         if job.result.get("error_report"):
-            self.stdout.write(f"Error report: /contacts/import/{job.pk}/errors.csv")
+            self.stdout.write(f"Error report: {reverse('contact_import_errors', args=[job.pk])}")
         if job.state != DataJob.State.SUCCEEDED:
             raise CommandError(f"The import ended {job.state}.")
 

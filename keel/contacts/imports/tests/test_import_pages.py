@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template import Context, Template
 from django.test import Client, RequestFactory
 
-from keel.contacts.imports import do_upload_import_file
+from keel.contacts.imports.actions import do_upload_import_file
 from keel.contacts.models import Contact
 from keel.jobs.models import DataJob
 from keel.jobs.runner import create_job
@@ -116,7 +116,7 @@ def test_an_active_import_is_shown_with_its_status_bar(admin_client, company):
 
 
 def test_pages_need_the_import_permission(member_client, admin, company):
-    stored = do_upload_import_file(admin, SimpleUploadedFile("a.csv", CSV))
+    stored = do_upload_import_file(admin.company, actor=admin, uploaded=SimpleUploadedFile("a.csv", CSV))
     assert member_client.get("/contacts/import/").status_code == 403
     assert upload_page(member_client).status_code == 403
     assert member_client.get(f"/contacts/import/upload/{stored.token}/").status_code == 403
@@ -128,7 +128,7 @@ def test_pages_need_the_import_permission(member_client, admin, company):
 
 def test_another_companys_upload_and_import_are_not_found(admin_client, other_company):
     other_admin = other_company.admin
-    stored = do_upload_import_file(other_admin, SimpleUploadedFile("a.csv", CSV))
+    stored = do_upload_import_file(other_admin.company, actor=other_admin, uploaded=SimpleUploadedFile("a.csv", CSV))
     job = create_job(other_company, DataJob.Kind.IMPORT, other_admin, {"folder": stored.folder, "filename": "a"})
     assert admin_client.get(f"/contacts/import/upload/{stored.token}/").status_code == 404
     assert admin_client.get(f"/contacts/import/{job.pk}/").status_code == 404

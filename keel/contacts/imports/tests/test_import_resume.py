@@ -12,9 +12,11 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from keel.contacts import imports
+from keel.contacts.imports import job as import_job
+from keel.contacts.imports.actions import do_start_import, do_upload_import_file
+from keel.contacts.imports.sweep import sweep_import_files
+from keel.contacts.imports.tests.helpers import report_rows, start, stored_files
 from keel.contacts.models import Contact, ContactEvent
-from keel.contacts.tests.test_import import report_rows, start, stored_files
 from keel.jobs.models import DataJob
 from keel.jobs.progress import Progress
 from keel.jobs.runner import claim, request_cancel
@@ -62,7 +64,7 @@ class CrashingProgress(Progress):
 def run_until_crash(job_id, after, at):
     job = claim(job_id)
     with pytest.raises(Crash):
-        imports.run_import(job, CrashingProgress(job, after, at))
+        import_job.run_import(job, CrashingProgress(job, after, at))
     # What the reaper does for a runner that stopped responding: back to the queue.
     DataJob.objects.filter(pk=job_id).update(state=DataJob.State.QUEUED)
 
@@ -120,7 +122,7 @@ def test_a_running_import_is_cancelled_at_a_batch_boundary_and_keeps_its_rows(ap
     from keel.jobs.progress import JobCancelled
 
     with pytest.raises(JobCancelled):
-        imports.run_import(job, CancelAfterTwoBatches(job, heartbeat=False))
+        import_job.run_import(job, CancelAfterTwoBatches(job, heartbeat=False))
     assert job.result["rows"] == 10
     assert job.result["summary"].startswith("It stopped after 10 of 23 rows: 9 contacts created, 0 updated.")
     assert Contact.objects.filter(company=company).count() == 9
@@ -161,23 +163,29 @@ def age(name, days):
 def test_the_sweeper_deletes_uploads_never_started_and_old_reports_only(admin, company, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    abandoned = imports.do_upload_import_file(admin, SimpleUploadedFile("a.csv", b"email\nx@example.com\n"))
-    fresh = imports.do_upload_import_file(admin, SimpleUploadedFile("b.csv", b"email\ny@example.com\n"))
+    abandoned = do_upload_import_file(
+        admin.company, actor=admin, uploaded=SimpleUploadedFile("a.csv", b"email\nx@example.com\n")
+    )
+    fresh = do_upload_import_file(
+        admin.company, actor=admin, uploaded=SimpleUploadedFile("b.csv", b"email\ny@example.com\n")
+    )
     age(f"{abandoned.folder}/meta.json", days=2)
-    started = imports.do_upload_import_file(admin, SimpleUploadedFile("c.csv", b"email\nbroken\n"))
-    job = imports.do_start_import(admin, started)
+    started = do_upload_import_file(
+        admin.company, actor=admin, uploaded=SimpleUploadedFile("c.csv", b"email\nbroken\n")
+    )
+    job = do_start_import(started, actor=admin)
     age(f"{started.folder}/meta.json", days=2)
-    imports.sweep_import_files(force=True)
+    sweep_import_files(force=True)
     assert not default_storage.exists(f"{abandoned.folder}/upload.csv")
     assert default_storage.exists(f"{fresh.folder}/upload.csv")
     assert default_storage.exists(f"{started.folder}/upload.csv")  # its import is queued: kept
     run_queued_jobs()
     report = f"{started.folder}/errors.csv"
     assert default_storage.exists(report)
-    imports.sweep_import_files(force=True)
+    sweep_import_files(force=True)
     assert default_storage.exists(report)
     DataJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=31))
-    imports.sweep_import_files(force=True)
+    sweep_import_files(force=True)
     assert not default_storage.exists(report)
     assert stored_files(company) == sorted([f"{fresh.folder}/meta.json", f"{fresh.folder}/upload.csv"])
 
@@ -189,24 +197,28 @@ def test_the_sweeper_asks_the_database_once_however_many_folders_it_walks(admin,
 
     def sweep_queries():
         with CaptureQueriesContext(connection) as queries:
-            imports.sweep_import_files(force=True)
+            sweep_import_files(force=True)
         return len(queries)
 
-    imports.do_upload_import_file(admin, SimpleUploadedFile("a.csv", b"email\nx@example.com\n"))
+    do_upload_import_file(admin.company, actor=admin, uploaded=SimpleUploadedFile("a.csv", b"email\nx@example.com\n"))
     assert sweep_queries() == 1
     for user in (admin, admin, other_company.admin):
-        upload = imports.do_upload_import_file(user, SimpleUploadedFile("b.csv", b"email\ny@example.com\n"))
-    imports.do_start_import(other_company.admin, upload)
+        upload = do_upload_import_file(
+            user.company, actor=user, uploaded=SimpleUploadedFile("b.csv", b"email\ny@example.com\n")
+        )
+    do_start_import(upload, actor=other_company.admin)
     assert sweep_queries() == 1
 
 
 def test_the_sweeper_finishes_the_clean_up_of_an_import_that_ended_without_it(admin, company):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    started = imports.do_upload_import_file(admin, SimpleUploadedFile("c.csv", b"email\nx@example.com\n"))
-    job = imports.do_start_import(admin, started)
+    started = do_upload_import_file(
+        admin.company, actor=admin, uploaded=SimpleUploadedFile("c.csv", b"email\nx@example.com\n")
+    )
+    job = do_start_import(started, actor=admin)
     DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.FAILED, finished_at=timezone.now())
-    imports.sweep_import_files(force=True)
+    sweep_import_files(force=True)
     assert stored_files(company) == []
     job.refresh_from_db()
     assert job.result["summary"] == "Nothing was imported."

@@ -1,14 +1,10 @@
 """CSV import through the API: good and bad rows, matching by e-mail, refusals, mapping, permissions."""
 
-import csv
-import io
-import json
-
 import pytest
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from keel.accounts.models import Notice
+from keel.contacts.imports.tests.helpers import import_now, report_rows, start, stored_files
 from keel.contacts.models import Contact, ContactEvent, ContactTag, Tag
 from keel.jobs.models import DataJob
 from keel.jobs.runner import create_job
@@ -26,49 +22,6 @@ GOOD_AND_BAD = (
     ",No,Email,,,\r\n"  # line 10: no e-mail
     "linus@example.com,Linus,Torvalds,,,kernel\r\n"  # line 11
 )
-
-
-def upload(content, name="contacts.csv"):
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    return SimpleUploadedFile(name, data, content_type="text/csv")
-
-
-def start(api, content, name="contacts.csv", **form):
-    if "mapping" in form and not isinstance(form["mapping"], str):
-        form["mapping"] = json.dumps(form["mapping"])
-    return api.upload("imports", {"file": upload(content, name)}, form)
-
-
-def import_now(api, content, **form):
-    response = start(api, content, **form)
-    assert response.status_code == 202, response.content
-    [job] = run_queued_jobs()
-    return job
-
-
-def report_rows(api, job):
-    response = api.get(f"imports/{job.pk}/errors")
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv"
-    body = b"".join(response.streaming_content).decode("utf-8")
-    return list(csv.reader(io.StringIO(body)))
-
-
-def stored_files(company):
-    root = f"companies/{company.pk}/imports"
-    names = []
-
-    def walk(directory):
-        try:
-            dirs, files = default_storage.listdir(directory)
-        except FileNotFoundError:
-            return
-        names.extend(f"{directory}/{f}" for f in files)
-        for d in dirs:
-            walk(f"{directory}/{d}")
-
-    walk(root)
-    return sorted(names)
 
 
 # --- good and bad rows -----------------------------------------------------------------------------------------

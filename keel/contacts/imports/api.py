@@ -2,13 +2,19 @@
 
 import json
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from ninja import File, Form, Router, UploadedFile
+from ninja.decorators import decorate_view
 from ninja.responses import Status
 
 from keel.accounts.access import require_permission
-from keel.contacts.imports import PERMISSION, do_import_file, report_name
+from keel.accounts.permissions import IMPORT_CONTACTS
+from keel.contacts.imports import engine
+from keel.contacts.imports.actions import do_import_file
+from keel.contacts.imports.report import report_name
+from keel.contacts.uploads import limit_api_uploads
 from keel.errors import InvalidInput, NotFound
 from keel.jobs.api import JobEnvelope, JobOut, job_out
 from keel.jobs.models import DataJob
@@ -32,6 +38,7 @@ def parse_mapping(raw):
 
 
 @router.post("/imports", response={202: JobEnvelope}, summary="Import contacts from a CSV file")
+@decorate_view(limit_api_uploads(lambda: settings.KEEL_IMPORT_MAX_BYTES, refusal=engine.upload_too_large))
 def start_import(
     request, file: File[UploadedFile] = None, mapping: Form[str | None] = None, encoding: Form[str] = "utf-8"
 ):
@@ -39,20 +46,20 @@ def start_import(
     ``{"<column name>": "email" | "first_name" | "last_name" | "phone" | "company" | "job_title" |
     "lifecycle_stage" | "tags" | "custom:<name>" | null}``. Without a mapping, columns are detected by name.
     Answers 202 with the ``import`` job; follow it at /api/v1/jobs/{id}."""
-    job = do_import_file(request.user, file, mapping=parse_mapping(mapping), encoding=encoding)
+    job = do_import_file(request.company, file, actor=request.user, mapping=parse_mapping(mapping), encoding=encoding)
     return Status(202, {"job": job_out(job)})
 
 
 @router.get("/imports", response=list[JobOut], summary="The company's 50 most recent imports")
 def list_imports(request):
-    require_permission(request.user, PERMISSION)
+    require_permission(request.user, IMPORT_CONTACTS)
     jobs = DataJob.objects.filter(company=request.company, kind=DataJob.Kind.IMPORT).order_by("-id")[:50]
     return [job_out(job) for job in jobs]
 
 
 @router.get("/imports/{int:job_id}/errors", summary="An import's error report (CSV: line, problem, the row)")
 def import_errors(request, job_id: int):
-    require_permission(request.user, PERMISSION)
+    require_permission(request.user, IMPORT_CONTACTS)
     job = tenant_get(request.company, DataJob, pk=job_id, kind=DataJob.Kind.IMPORT)
     return error_report_response(job)
 

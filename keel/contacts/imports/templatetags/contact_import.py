@@ -2,6 +2,7 @@ from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 
+from keel.accounts.permissions import IMPORT_CONTACTS
 from keel.contacts.guards import crm_deletion_job
 from keel.jobs.models import DataJob
 
@@ -19,7 +20,7 @@ def import_button(context):
     request = context.get("request")
     user = getattr(request, "user", None)
     company = getattr(request, "company", None)
-    if company is None or not user.is_authenticated or not user.has_perm_code("import_contacts"):
+    if company is None or not user.is_authenticated or not user.has_perm_code(IMPORT_CONTACTS):
         return ""
     blocking = crm_deletion_job(company)
     if blocking is not None:

@@ -1,0 +1,123 @@
+"""Checking and normalising what a user types into a contact: its fields, custom fields, tag names.
+
+The actions (actions.py) and the CSV import (imports/) share these rules and limits.
+"""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from keel.contacts.models import Contact, Tag
+from keel.errors import InvalidInput
+
+TEXT_FIELDS = ("email", "first_name", "last_name", "phone", "company_name", "job_title")
+EDITABLE_FIELDS = (*TEXT_FIELDS, "lifecycle_stage", "custom_fields")
+FIELD_LABELS = {
+    "email": "e-mail address",
+    "first_name": "first name",
+    "last_name": "last name",
+    "phone": "phone number",
+    "company_name": "company name",
+    "job_title": "job title",
+    "lifecycle_stage": "lifecycle stage",
+    "custom_fields": "custom fields",
+}
+MAX_CUSTOM_FIELDS = 100
+MAX_CUSTOM_KEY_LENGTH = 100
+MAX_CUSTOM_VALUE_LENGTH = 2000
+MAX_NOTE_LENGTH = 20000
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+def _clean_text(name, value):
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"The {FIELD_LABELS[name]} must be text.", field=name)
+    value = value.strip()
+    limit = Contact._meta.get_field(name).max_length
+    if len(value) > limit:
+        raise InvalidInput(f"The {FIELD_LABELS[name]} can be at most {limit} characters long.", field=name)
+    return value
+
+
+def _clean_email(value):
+    value = _clean_text("email", value).lower()
+    if value:
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise InvalidInput(f"“{value}” is not a valid e-mail address.", field="email") from None
+    return value
+
+
+def _clean_stage(value):
+    choices = Contact.Stage.values
+    if value not in choices:
+        raise InvalidInput(
+            f"The lifecycle stage must be one of: {', '.join(choices)}.", field="lifecycle_stage", choices=choices
+        )
+    return value
+
+
+def _clean_custom_fields(value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("Custom fields must be an object of names and values.", field="custom_fields")
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise InvalidInput(f"A contact can have at most {MAX_CUSTOM_FIELDS} custom fields.", field="custom_fields")
+    cleaned = {}
+    for key, item in value.items():
+        key = str(key).strip()
+        if not key or len(key) > MAX_CUSTOM_KEY_LENGTH:
+            raise InvalidInput(
+                f"Custom field names must be 1 to {MAX_CUSTOM_KEY_LENGTH} characters long.", field="custom_fields"
+            )
+        if item is not None and not isinstance(item, str | int | float | bool):
+            raise InvalidInput(
+                f"The custom field “{key}” must be text, a number, true/false or null.", field="custom_fields"
+            )
+        if isinstance(item, str) and len(item) > MAX_CUSTOM_VALUE_LENGTH:
+            raise InvalidInput(
+                f"The custom field “{key}” can be at most {MAX_CUSTOM_VALUE_LENGTH} characters long.",
+                field="custom_fields",
+            )
+        cleaned[key] = item
+    return cleaned
+
+
+def clean_contact_fields(fields):
+    """Validate and normalise the given contact fields (any subset of EDITABLE_FIELDS)."""
+    cleaned = {}
+    for name, value in fields.items():
+        if name not in EDITABLE_FIELDS:
+            raise InvalidInput(f"Contacts have no field “{name}”.", field=name)
+        if name == "email":
+            cleaned[name] = _clean_email(value)
+        elif name == "lifecycle_stage":
+            cleaned[name] = _clean_stage(value)
+        elif name == "custom_fields":
+            cleaned[name] = _clean_custom_fields(value)
+        else:
+            cleaned[name] = _clean_text(name, value)
+    return cleaned
+
+
+def clean_tag_name(name):
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("A tag needs a name.", field="tag")
+    limit = Tag._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise InvalidInput(f"A tag name can be at most {limit} characters long.", field="tag")
+    return name
+
+
+def clean_tag_names(names):
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise InvalidInput("Tags must be a list of names.", field="tags")
+    unique = {}
+    for name in names:
+        cleaned = clean_tag_name(name)
+        unique.setdefault(cleaned.lower(), cleaned)
+    return list(unique.values())
