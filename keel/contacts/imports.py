@@ -34,7 +34,8 @@ from keel.errors import Conflict, NotFound
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed
 from keel.jobs.registry import register, register_periodic
-from keel.jobs.runner import active_exclusive_job, create_job, refusal_for
+from keel.jobs.runner import active_exclusive_job, refusal_for
+from keel.jobs.tasks import create_job
 from keel.storage import company_folder, company_ids_with_files, delete_folder, list_folder
 
 logger = logging.getLogger("keel.contacts")

@@ -46,7 +46,8 @@ from keel.errors import Conflict, Forbidden, InvalidInput, RateLimited
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, WorkerStopping
 from keel.jobs.registry import register
-from keel.jobs.runner import create_job, request_cancel
+from keel.jobs.runner import request_cancel
+from keel.jobs.tasks import create_job
 from keel.marketing.models import Campaign, Workflow
 from keel.storage import company_folder, walk_files
 

@@ -39,7 +39,8 @@ from keel.datacontrol import eraser, graph
 from keel.errors import Conflict, Forbidden, InvalidInput
 from keel.jobs.models import DataJob
 from keel.jobs.registry import register
-from keel.jobs.runner import active_job, create_job
+from keel.jobs.runner import active_job
+from keel.jobs.tasks import create_job
 from keel.storage import company_folder, walk_files
 
 logger = logging.getLogger("keel.datacontrol")

@@ -27,7 +27,8 @@ from keel.errors import Conflict, Forbidden, InvalidInput, KeelError, RateLimite
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobFailed
 from keel.jobs.registry import register, register_periodic
-from keel.jobs.runner import create_job, request_cancel
+from keel.jobs.runner import request_cancel
+from keel.jobs.tasks import create_job
 from keel.storage import company_folder
 
 logger = logging.getLogger("keel.datacontrol")

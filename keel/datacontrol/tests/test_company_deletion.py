@@ -27,7 +27,8 @@ from keel.errors import Conflict
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, Progress
-from keel.jobs.runner import OperationInProgress, create_job, run_job
+from keel.jobs.runner import OperationInProgress, run_job
+from keel.jobs.tasks import create_job
 from keel.marketing.models import Campaign, Workflow
 from keel.testing import PASSWORD, ApiClient, make_user, run_queued_jobs
 

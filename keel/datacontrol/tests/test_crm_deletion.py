@@ -19,7 +19,8 @@ from keel.datacontrol.tests.test_eraser import dump, make_crm_data, non_crm_mode
 from keel.errors import Conflict, Forbidden
 from keel.jobs.models import DataJob
 from keel.jobs.progress import Progress
-from keel.jobs.runner import claim, reap_stale_jobs, run_job
+from keel.jobs.runner import claim, run_job
+from keel.jobs.tasks import reap_stale_jobs
 from keel.marketing.models import Campaign, Workflow
 from keel.testing import ApiClient, grant, make_company, make_user, run_queued_jobs
 

@@ -20,7 +20,7 @@ from keel.datacontrol.crm_deletion import do_start_crm_deletion
 from keel.datacontrol.tests.test_eraser import dump, make_crm_data
 from keel.errors import Conflict
 from keel.jobs.models import DataJob
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 from keel.testing import grant, start_worker, stop_process, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
