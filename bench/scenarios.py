@@ -24,7 +24,8 @@ from django.db import connection
 
 from bench import db, generator, txwatch
 from keel.accounts.models import Company, User
-from keel.datacontrol import exporter, graph
+from keel.datacontrol import graph
+from keel.datacontrol.export import archive as exporter
 from keel.jobs.models import DataJob
 from keel.jobs.runner import run_job
 
@@ -96,11 +97,11 @@ def remove_company(params):
 
 def export_keel(params):
     """Keel's export job, started by the administrator's action and run by the job runner."""
-    from keel.datacontrol.exports import do_start_export
+    from keel.datacontrol.export.actions import do_start_export
     from keel.datacontrol.models import ExportArchive
 
     company, admin = company_and_admin(params["company_id"])
-    archive = do_start_export(admin)
+    archive = do_start_export(company, actor=admin)
     started = time.perf_counter()
     run_job(archive.job_id)
     seconds = time.perf_counter() - started

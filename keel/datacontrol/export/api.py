@@ -3,10 +3,11 @@
 from datetime import datetime
 
 from django.http import FileResponse
+from django.urls import reverse
 from ninja import Router, Schema, Status
 
 from keel.accounts.access import require_company_admin
-from keel.datacontrol import exports
+from keel.datacontrol.export import actions as exports
 from keel.datacontrol.models import ExportArchive
 from keel.jobs.api import ProgressOut
 from keel.tenancy import tenant_get
@@ -56,7 +57,7 @@ def export_as_dict(archive):
         "sha256": archive.sha256 or None,
         "row_counts": archive.row_counts or {},
         "error": job.error or None,
-        "download_url": f"/api/v1/exports/{archive.pk}/download" if succeeded else None,
+        "download_url": reverse("api:download_export", args=[archive.pk]) if succeeded else None,
     }
 
 
@@ -73,7 +74,7 @@ def _get(request, export_id):
 def start_export(request, payload: ExportRequest | None = None):
     """Start an export of the company's data (scope: any of contacts, campaigns, workflows, users, integrations,
     audit_log; all when left out)."""
-    archive = exports.do_start_export(request.user, payload.scope if payload else None)
+    archive = exports.do_start_export(request.company, payload.scope if payload else None, actor=request.user)
     return Status(202, export_as_dict(ExportArchive.objects.select_related("job").get(pk=archive.pk)))
 
 
@@ -92,7 +93,7 @@ def get_export(request, export_id: int):
 @router.delete("/exports/{int:export_id}", response={204: None})
 def delete_export(request, export_id: int):
     """Delete an export now (its file too); a running export is cancelled."""
-    exports.do_delete_export(request.user, _get(request, export_id))
+    exports.do_delete_export(_get(request, export_id), actor=request.user)
     return Status(204, None)
 
 
@@ -100,7 +101,7 @@ def delete_export(request, export_id: int):
 def download_export(request, export_id: int):
     """The archive (application/zip). 409 ``export_not_ready`` while it runs, 410 ``export_expired`` after expiry."""
     archive = _get(request, export_id)
-    handle = exports.do_open_export_download(request.user, archive)
+    handle = exports.do_open_export_download(archive, actor=request.user)
     return FileResponse(
         handle, as_attachment=True, filename=exports.download_filename(archive), content_type="application/zip"
     )

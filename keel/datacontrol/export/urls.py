@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keel.datacontrol import export_views as views
+from keel.datacontrol.export import views
 
 urlpatterns = [
     path("", views.export_data, name="export_data"),

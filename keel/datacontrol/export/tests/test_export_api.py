@@ -16,9 +16,12 @@ from django.utils import timezone
 
 from keel.accounts.models import Company, Notice
 from keel.audit.models import AuditEvent
-from keel.datacontrol import exporter, exports
+from keel.datacontrol.export import actions as exports
+from keel.datacontrol.export import job as export_job
+from keel.datacontrol.export import scopes
 from keel.datacontrol.models import ExportArchive
 from keel.jobs.models import DataJob
+from keel.jobs.progress import NoProgress
 from keel.jobs.registry import HANDLERS, PERIODIC
 from keel.testing import ApiClient, make_company, make_user, run_queued_jobs
 
@@ -61,11 +64,11 @@ def test_start_answers_202_with_the_export_object(api, company):
         "download_url",
     }
     assert body["state"] == "queued"
-    assert body["scope"] == list(exporter.SCOPES)
+    assert body["scope"] == list(scopes.SCOPES)
     assert body["progress"] == {"done": 0, "total": 0, "percent": 0}
     assert body["download_url"] is None and body["size"] is None and body["finished_at"] is None
     job = DataJob.objects.get(company=company, kind="export")
-    assert job.params == {"scope": list(exporter.SCOPES)} and job.requested_by == company.admin
+    assert job.params == {"scope": list(scopes.SCOPES)} and job.requested_by == company.admin
     assert "export.requested" in audit_actions(company)
 
 
@@ -212,7 +215,7 @@ def test_a_crash_leftover_is_replaced_and_never_offered(api, company):
     """A worker killed mid-export leaves a partial file of its attempt; the next attempt removes it."""
     created = start(api)
     archive = ExportArchive.objects.get(pk=created["id"])
-    leftover = exports._local_path(exports.partial_storage_name(archive, 1))
+    leftover = export_job._local_path(export_job.partial_storage_name(archive, 1))
     with open(leftover, "wb") as handle:
         handle.write(b"PK\x03\x04 half an archive")
     DataJob.objects.filter(pk=archive.job_id).update(attempts=1)  # as if attempt 1 had died
@@ -279,25 +282,17 @@ def test_deleting_a_queued_export_cancels_it(api, company):
     assert stored_files(company) == []
 
 
-class DeleteMidway:
+class DeleteMidway(NoProgress):
     """Progress that deletes the export (as an administrator would) while its archive is being written."""
 
     def __init__(self, admin, archive):
+        super().__init__()
         self.admin, self.archive, self.deleted = admin, archive, False
 
-    def set_total(self, total):
-        pass
-
-    def step(self, text):
-        pass
-
-    def advance(self, n=1):
+    def set_done(self, done):  # the writer reports rows done after every batch
         if not self.deleted:
-            exports.do_delete_export(self.admin, self.archive)
+            exports.do_delete_export(self.archive, actor=self.admin)
             self.deleted = True
-
-    def checkpoint(self):
-        pass
 
 
 def test_an_export_deleted_while_it_is_written_is_never_published(api, company):
@@ -306,7 +301,7 @@ def test_an_export_deleted_while_it_is_written_is_never_published(api, company):
     DataJob.objects.filter(pk=archive.job_id).update(state=DataJob.State.RUNNING, attempts=1)
     job = DataJob.objects.get(pk=archive.job_id)
     progress = DeleteMidway(company.admin, archive)
-    exports.run_export(job, progress)
+    export_job.run_export(job, progress)
     assert progress.deleted
     archive.refresh_from_db()
     assert archive.status == ExportArchive.Status.DELETED and archive.file_path == ""
@@ -330,8 +325,8 @@ def test_expired_exports_lose_their_file_and_answer_410(api, company):
 
 
 def test_export_handler_is_registered():
-    assert HANDLERS["export"].run is exports.run_export
-    assert HANDLERS["export"].on_failed is exports.export_failed
+    assert HANDLERS["export"].run is export_job.run_export
+    assert HANDLERS["export"].on_failed is export_job.export_failed
 
 
 # --- the page -------------------------------------------------------------------------------------------------------
@@ -342,7 +337,7 @@ def test_page_explains_and_offers_every_scope_ticked(admin_client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "What an export contains" in html and "Start export" in html
-    for scope in exporter.SCOPES:
+    for scope in scopes.SCOPES:
         assert re.search(rf'name="scope" value="{scope}" checked', html)
 
 

@@ -6,7 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
-from keel.datacontrol import exporter, exports
+from keel.datacontrol.export import actions as exports
+from keel.datacontrol.export.scopes import SCOPES
 from keel.datacontrol.models import ExportArchive
 from keel.errors import KeelError
 from keel.tenancy import tenant_get
@@ -31,7 +32,7 @@ def _history(company):
 def export_data(request):
     if request.method == "POST":
         try:
-            exports.do_start_export(request.user, request.POST.getlist("scope"))
+            exports.do_start_export(request.company, request.POST.getlist("scope"), actor=request.user)
         except KeelError as exc:
             messages.error(request, exc.message)
         else:
@@ -42,7 +43,7 @@ def export_data(request):
     company = request.company
     plan = company.plan
     context = {
-        "scopes": list(exporter.SCOPES.items()),
+        "scopes": list(SCOPES.items()),
         "plan": plan,
         "history": _history(company),
         "ttl_days": exports.export_ttl_text(),
@@ -54,14 +55,14 @@ def export_data(request):
     else:
         context["per_day"] = exports.exports_per_day(company)
         context["left_today"] = exports.exports_left_today(company)
-    return render(request, "datacontrol/export.html", context)
+    return render(request, "datacontrol/export/export.html", context)
 
 
 @company_page(permission=exports.EXPORT_PERMISSION, admin_only=True)
 def download_export(request, export_id):
     archive = _archive(request, export_id)
     try:
-        handle = exports.do_open_export_download(request.user, archive)
+        handle = exports.do_open_export_download(archive, actor=request.user)
     except KeelError as exc:
         messages.error(request, exc.message)
         return redirect("export_data")
@@ -74,6 +75,6 @@ def download_export(request, export_id):
 @company_page(permission=exports.EXPORT_PERMISSION, admin_only=True)
 def delete_export(request, export_id):
     archive = _archive(request, export_id)
-    exports.do_delete_export(request.user, archive)
+    exports.do_delete_export(archive, actor=request.user)
     messages.success(request, "The export was deleted.")
     return redirect("export_data")

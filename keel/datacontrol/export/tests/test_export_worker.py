@@ -16,9 +16,10 @@ from playwright.sync_api import expect
 
 from keel.audit.models import AuditEvent
 from keel.contacts.models import Attachment, Contact, ContactEvent
-from keel.datacontrol import exports
+from keel.datacontrol.export import job as export_job
+from keel.datacontrol.export.actions import do_start_export
+from keel.datacontrol.export.tests.test_export_archive import populate, read_csv
 from keel.datacontrol.models import ExportArchive
-from keel.datacontrol.tests.test_export_archive import populate, read_csv
 from keel.jobs.models import DataJob
 from keel.testing import PASSWORD, start_worker, stop_process
 
@@ -50,7 +51,7 @@ def many_contacts(company, contacts, events_per_contact):
 
 def check_complete(archive_row, company):
     """The published archive is whole: its checksum, every file's checksum and every count match."""
-    with open(archive_row.file_path and exports.default_storage.path(archive_row.file_path), "rb") as handle:
+    with open(archive_row.file_path and export_job.default_storage.path(archive_row.file_path), "rb") as handle:
         data = handle.read()
     assert hashlib.sha256(data).hexdigest() == archive_row.sha256 and len(data) == archive_row.size
     archive = zipfile.ZipFile(io.BytesIO(data))
@@ -75,9 +76,9 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_archive_is_complete(tran
         file=ContentFile(os.urandom(48 * 1024 * 1024), name="big.bin"),
         filename="big.bin",
     )
-    archive = exports.do_start_export(company.admin)
+    archive = do_start_export(company, actor=company.admin)
     files = storage_location(settings)
-    partial = os.path.join(files, exports.partial_storage_name(archive, 1))
+    partial = os.path.join(files, export_job.partial_storage_name(archive, 1))
 
     first = start_worker({"KEEL_FILES_DIR": files, "KEEL_BATCH_SIZE": "1"})
     try:
@@ -108,7 +109,7 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_archive_is_complete(tran
     manifest = check_complete(archive, company)
     index = next(entry for entry in manifest["files"] if entry["path"] == "attachments/index.csv")
     assert index["rows"] == 1
-    with zipfile.ZipFile(exports.default_storage.path(archive.file_path)) as zipped, big.file.open("rb") as original:
+    with zipfile.ZipFile(export_job.default_storage.path(archive.file_path)) as zipped, big.file.open("rb") as original:
         assert zipped.read(f"attachments/{big.pk}/big.bin") == original.read()
 
 
