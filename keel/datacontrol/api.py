@@ -1,7 +1,7 @@
 from ninja import Router
 
 from keel.datacontrol.company_deletion_api import router as company_deletion_router
-from keel.datacontrol.crm_deletion_api import router as crm_deletion_router
+from keel.datacontrol.crm_deletion.api import router as crm_deletion_router
 from keel.datacontrol.export.api import router as export_router
 
 router = Router()

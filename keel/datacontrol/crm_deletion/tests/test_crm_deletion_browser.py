@@ -8,9 +8,8 @@ from playwright.sync_api import expect
 
 from keel.contacts.models import Contact
 from keel.datacontrol import eraser, graph
-from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT
-from keel.datacontrol.tests.test_crm_deletion_worker import add_bulk_contacts
-from keel.datacontrol.tests.test_eraser import make_crm_data
+from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT
+from keel.datacontrol.tests.factories import add_bulk_contacts, make_crm_data
 from keel.jobs.models import DataJob
 from keel.testing import PASSWORD
 
@@ -37,7 +36,7 @@ def test_enable_the_permission_delete_everything_watch_it_finish_and_import_agai
 ):
     for target in (company, other_company):
         make_crm_data(target)
-        add_bulk_contacts(target)
+        add_bulk_contacts(target, contacts=3000, events_per_contact=5)
     log_in(page, company.admin)
 
     page.goto("/contacts/")

@@ -13,9 +13,11 @@ from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
 from keel.contacts.imports import do_upload_import_file
 from keel.contacts.models import Attachment, Contact, ContactList, Tag
-from keel.datacontrol import crm_deletion, eraser, graph
-from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT, do_start_crm_deletion
-from keel.datacontrol.tests.test_eraser import dump, make_crm_data, non_crm_models
+from keel.datacontrol import eraser, graph
+from keel.datacontrol.crm_deletion import actions as crm_deletion_actions
+from keel.datacontrol.crm_deletion import job as crm_deletion_job
+from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT, do_start_crm_deletion
+from keel.datacontrol.tests.factories import dump, make_crm_data, non_crm_models
 from keel.errors import Conflict, Forbidden
 from keel.jobs.models import DataJob
 from keel.jobs.progress import Progress
@@ -32,7 +34,7 @@ BOOKKEEPING = {"jobs.DataJob", "audit.AuditEvent", "accounts.Notice"}
 
 
 def allow(company):
-    return grant(company, crm_deletion.PERMISSION)
+    return grant(company, crm_deletion_actions.PERMISSION)
 
 
 def logged_in(user):
@@ -70,8 +72,8 @@ def test_button_and_server_checks_for_each_role_and_permission(company, role_kin
     user = company.admin if role_kind == "admin" else make_user(company, role_kind)
     role = Role.objects.get(company=company, kind=role_kind)
     # Set directly: the roles page refuses this permission for other roles; the server must refuse it anyway.
-    others = set(role.permissions) - {crm_deletion.PERMISSION}
-    role.permissions = sorted(others | {crm_deletion.PERMISSION}) if permitted else sorted(others)
+    others = set(role.permissions) - {crm_deletion_actions.PERMISSION}
+    role.permissions = sorted(others | {crm_deletion_actions.PERMISSION}) if permitted else sorted(others)
     role.save()
     allowed = role_kind == "admin" and permitted
     client = logged_in(user)
@@ -90,7 +92,7 @@ def test_button_and_server_checks_for_each_role_and_permission(company, role_kin
         assert api.status_code == 403 and api.json()["error"]["code"] == "permission_denied"
         assert not DataJob.objects.filter(kind=DataJob.Kind.CRM_DELETION).exists()
         with pytest.raises(Forbidden):
-            do_start_crm_deletion(user)
+            do_start_crm_deletion(user.company, actor=user)
 
 
 def test_an_anonymous_visitor_is_sent_to_log_in(client):
@@ -192,7 +194,7 @@ def test_attachment_files_are_gone_from_storage_and_the_other_companys_stay(acme
     other_files = eraser.remaining_files(other_company.pk)
     assert len(acme_files) == 3 and all(default_storage.exists(name) for name in acme_files)
 
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     run_queued_jobs()
 
     assert not any(default_storage.exists(name) for name in acme_files)
@@ -225,7 +227,7 @@ def test_import_uploads_and_error_reports_go_too_and_their_pages_then_answer_404
     other_files = eraser.remaining_files(other_company.pk)
     planned = sum(crm_counts(acme).values())
 
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     run_queued_jobs()
 
     job.refresh_from_db()
@@ -265,18 +267,18 @@ class RecordingProgress(Progress):
 
 
 def test_the_status_bar_moves_while_the_files_are_deleted(acme, admin):
-    for i in range(2 * crm_deletion.FILES_PER_SAVE + 2):
+    for i in range(2 * crm_deletion_job.FILES_PER_SAVE + 2):
         default_storage.save(f"companies/{acme.pk}/imports/{i:032x}/errors.csv", SimpleUploadedFile("e", b"row"))
     rows = sum(crm_counts(acme).values())
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     running = claim(job.pk)
     progress = RecordingProgress(running)
 
-    crm_deletion.run_crm_deletion(running, progress)
+    crm_deletion_job.run_crm_deletion(running, progress)
 
-    total = rows + 3 + 2 * crm_deletion.FILES_PER_SAVE + 2
+    total = rows + 3 + 2 * crm_deletion_job.FILES_PER_SAVE + 2
     assert progress.total == total
-    during_files = [done for step, done in progress.saved if step in crm_deletion.CRM_FOLDERS.values()]
+    during_files = [done for step, done in progress.saved if step in crm_deletion_job.CRM_FOLDERS.values()]
     assert during_files == sorted(during_files) and len(set(during_files)) >= 4
     assert rows < during_files[0] < during_files[-2] < total  # saved as files go, not once after the last one
     assert during_files[-1] == total
@@ -284,7 +286,7 @@ def test_the_status_bar_moves_while_the_files_are_deleted(acme, admin):
 
 
 def test_the_audit_log_records_who_deleted_what_and_the_requester_is_told(acme, admin):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     run_queued_jobs()
 
     [started] = AuditEvent.objects.filter(company=acme, action="crm.deletion_started")
@@ -301,7 +303,7 @@ def test_the_audit_log_records_who_deleted_what_and_the_requester_is_told(acme, 
 
 
 def test_contacts_page_shows_the_running_banner_to_everyone_then_the_result_once(acme, admin, member):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     member_client = logged_in(member)
     admin_client = logged_in(admin)
 
@@ -326,7 +328,7 @@ def test_contacts_page_shows_the_running_banner_to_everyone_then_the_result_once
 
 
 def test_an_old_result_is_not_announced(acme, admin, member):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     run_queued_jobs()
     DataJob.objects.filter(pk=job.pk).update(finished_at=job.created_at - timedelta(days=8))
     assert "All CRM records have been deleted." not in logged_in(member).get("/contacts/").content.decode()
@@ -343,7 +345,7 @@ def import_csv(api):
 
 
 def test_imports_and_contact_writes_are_refused_during_the_deletion_and_accepted_after(acme, admin, api):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     contact = Contact.objects.filter(company=acme).first()
 
     response = import_csv(api)
@@ -376,7 +378,7 @@ def test_imports_and_contact_writes_are_refused_during_the_deletion_and_accepted
 def test_the_deletion_cannot_start_while_an_import_is_active(acme, admin, api):
     assert import_csv(api).status_code == 202
     with pytest.raises(Conflict) as refused:
-        do_start_crm_deletion(admin)
+        do_start_crm_deletion(admin.company, actor=admin)
     assert refused.value.code == "operation_in_progress"
     response = api.post("crm/delete-all", {"confirm": True})
     assert response.status_code == 409 and response.json()["error"]["code"] == "operation_in_progress"
@@ -399,7 +401,7 @@ def test_the_deletion_cannot_start_while_a_campaign_is_sending(acme, admin, api)
 
 
 def test_a_second_start_is_refused_while_one_runs(acme, admin, api):
-    do_start_crm_deletion(admin)
+    do_start_crm_deletion(admin.company, actor=admin)
     response = api.post("crm/delete-all", {"confirm": True})
     assert response.status_code == 409 and response.json()["error"]["code"] == "crm_deletion_in_progress"
     assert DataJob.objects.filter(kind=DataJob.Kind.CRM_DELETION).count() == 1
@@ -472,10 +474,10 @@ class CrashingProgress(Progress):
 @pytest.mark.parametrize("crash_in_batch", [1, 4, 12])
 def test_a_run_killed_mid_way_is_resumed_with_the_same_total_and_finishes_once(acme, admin, settings, crash_in_batch):
     settings.KEEL_BATCH_SIZE = 3
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     running = claim(job.pk)
     with pytest.raises(SystemExit):
-        crm_deletion.run_crm_deletion(running, CrashingProgress(running, crash_in_batch))
+        crm_deletion_job.run_crm_deletion(running, CrashingProgress(running, crash_in_batch))
     first = DataJob.objects.get(pk=job.pk)
     assert first.progress_total == 60 and first.state == DataJob.State.RUNNING
     assert crm_left(acme)  # half done, and still locked:
@@ -494,9 +496,9 @@ def test_a_run_killed_mid_way_is_resumed_with_the_same_total_and_finishes_once(a
 
 
 def test_a_run_killed_after_it_finished_its_work_neither_audits_nor_notifies_twice(acme, admin):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     running = claim(job.pk)
-    crm_deletion.run_crm_deletion(running, Progress(running, heartbeat=False))  # killed before being marked done
+    crm_deletion_job.run_crm_deletion(running, Progress(running, heartbeat=False))  # killed before being marked done
     DataJob.objects.filter(pk=job.pk).update(heartbeat_at=running.heartbeat_at - timedelta(hours=1))
     reap_stale_jobs()
     finished = run_job(job.pk)
@@ -508,9 +510,9 @@ def test_a_run_killed_after_it_finished_its_work_neither_audits_nor_notifies_twi
 
 
 def test_a_run_killed_after_its_audit_but_before_telling_the_requester_tells_them_on_resume(acme, admin):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     running = claim(job.pk)
-    crm_deletion.run_crm_deletion(running, Progress(running, heartbeat=False))
+    crm_deletion_job.run_crm_deletion(running, Progress(running, heartbeat=False))
     # What a run killed right after its audit committed leaves behind: the audit, no notice, no e-mail, no mark.
     Notice.objects.filter(user=admin).delete()
     mail.outbox.clear()
@@ -529,7 +531,7 @@ def test_a_run_killed_after_its_audit_but_before_telling_the_requester_tells_the
 
 
 def test_a_deletion_that_keeps_crashing_is_never_given_up_and_keeps_the_lock(acme, admin, settings):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     DataJob.objects.filter(pk=job.pk).update(
         state=DataJob.State.RUNNING,
         attempts=settings.KEEL_JOB_MAX_ATTEMPTS + 2,
@@ -545,11 +547,11 @@ def test_a_deletion_that_keeps_crashing_is_never_given_up_and_keeps_the_lock(acm
 
 
 def test_a_deletion_that_ended_failed_tells_the_requester_and_unlocks(acme, admin):
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     DataJob.objects.filter(pk=job.pk).update(
         state=DataJob.State.FAILED, error="The storage refused to delete a file.", finished_at=job.created_at
     )
-    crm_deletion.crm_deletion_failed(DataJob.objects.get(pk=job.pk))  # what the runner calls then
+    crm_deletion_job.crm_deletion_failed(DataJob.objects.get(pk=job.pk))  # what the runner calls then
     assert AuditEvent.objects.filter(action="crm.deletion_failed", target_id=str(job.pk)).exists()
     assert Notice.objects.get(user=admin).message.startswith(
         "The deletion of all CRM records stopped: The storage refused to delete a file."
@@ -564,7 +566,7 @@ def test_a_deletion_that_ended_failed_tells_the_requester_and_unlocks(acme, admi
 def test_a_company_without_crm_records_is_deleted_in_no_time(company, admin):
     allow(company)
     admin.role.refresh_from_db()
-    job = do_start_crm_deletion(admin)
+    job = do_start_crm_deletion(admin.company, actor=admin)
     [finished] = run_queued_jobs()
     assert finished.pk == job.pk and finished.state == DataJob.State.SUCCEEDED
     assert finished.result["summary"] == "Deleted 0 contacts, 0 history events and 0 other contact records."
@@ -573,6 +575,6 @@ def test_a_company_without_crm_records_is_deleted_in_no_time(company, admin):
 def test_a_contact_of_another_company_named_like_one_of_ours_is_untouched(acme, admin):
     other = make_company("Initech")
     make_crm_data(other, contacts=2, files=False)
-    do_start_crm_deletion(admin)
+    do_start_crm_deletion(admin.company, actor=admin)
     run_queued_jobs()
     assert Contact.objects.filter(company=other).count() == 2

@@ -3,25 +3,20 @@ counts the dialog loads when it opens."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from keel.accounts.access import company_page
-from keel.datacontrol.crm_deletion import (
-    CONFIRMATION_TEXT,
-    CONTACTS_PATH,
-    EXPORT_PATH,
-    PERMISSION,
-    active_crm_deletion,
-    crm_counts,
-    do_start_crm_deletion,
-    summarize,
-)
+from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT, PERMISSION, do_start_crm_deletion
+from keel.datacontrol.crm_deletion.preflight import active_crm_deletion, crm_counts, summarize
 from keel.errors import KeelError
+
+TEMPLATE = "datacontrol/crm_deletion/crm_deletion.html"
 
 
 def confirmation_context(request):
     return {
         "confirmation_text": CONFIRMATION_TEXT,
-        "export_path": EXPORT_PATH,
+        "export_path": reverse("export_data"),
         "summary": summarize(crm_counts(request.company)),
         "active_job": active_crm_deletion(request.company),
     }
@@ -32,20 +27,20 @@ def crm_deletion(request):
     """GET: the confirmation with the counts. POST (Yes): start the deletion and go back to CRM Contacts."""
     if request.method == "POST":
         try:
-            do_start_crm_deletion(request.user)
+            do_start_crm_deletion(request.company, actor=request.user)
         except KeelError as exc:
             messages.error(request, exc.message)
-            return render(request, "datacontrol/crm_deletion.html", confirmation_context(request), status=exc.status)
+            return render(request, TEMPLATE, confirmation_context(request), status=exc.status)
         messages.success(request, "The deletion of all CRM records has started.")
-        return redirect(CONTACTS_PATH)
-    return render(request, "datacontrol/crm_deletion.html", confirmation_context(request))
+        return redirect("contacts")
+    return render(request, TEMPLATE, confirmation_context(request))
 
 
 @company_page(permission=PERMISSION, admin_only=True)
 def crm_deletion_counts(request):
     """What the dialog shows once opened: counting a large CRM is too slow to do on every CRM Contacts page."""
     response = render(
-        request, "datacontrol/crm_deletion_counts.html", {"summary": summarize(crm_counts(request.company))}
+        request, "datacontrol/crm_deletion/counts.html", {"summary": summarize(crm_counts(request.company))}
     )
     response["Cache-Control"] = "no-store"
     return response

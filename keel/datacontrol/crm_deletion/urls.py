@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keel.datacontrol import crm_deletion_views as views
+from keel.datacontrol.crm_deletion import views
 
 urlpatterns = [
     path("", views.crm_deletion, name="crm_deletion"),

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from keel import testing
 from keel.audit.models import AuditEvent
 from keel.datacontrol import eraser, graph
-from keel.datacontrol.crm_deletion import CONFIRMATION_TEXT
-from keel.datacontrol.tests.test_eraser import dump, make_crm_data
+from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT
+from keel.datacontrol.tests.factories import dump, make_crm_data
 from keel.jobs.models import DataJob
 
 

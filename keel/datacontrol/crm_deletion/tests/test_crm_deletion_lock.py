@@ -14,8 +14,8 @@ from django.db import connection
 from keel.contacts import actions as contact_actions
 from keel.contacts.actions import do_create_contact
 from keel.contacts.models import Contact
-from keel.datacontrol import crm_deletion
-from keel.datacontrol.crm_deletion import start_crm_deletion
+from keel.datacontrol.crm_deletion import actions as crm_deletion_actions
+from keel.datacontrol.crm_deletion.actions import do_start_crm_deletion
 from keel.errors import Conflict
 from keel.jobs.models import DataJob
 from keel.marketing import actions as marketing_actions
@@ -104,7 +104,7 @@ def test_a_contact_write_that_passed_the_guard_delays_the_start_and_the_job_dele
             "_add_event",
             lambda: do_create_contact(company, company.admin, {"email": "racing@example.com"}),
         )
-        deletion = InThread(lambda: start_crm_deletion(company, actor_label="test"))
+        deletion = InThread(lambda: do_start_crm_deletion(company, actor="test"))
         seen = waits_or_finishes(deletion)
         if seen == "finished":  # the start did not wait: its job runs while the write is still uncommitted
             run_queued_jobs()
@@ -124,7 +124,7 @@ def test_a_contact_write_waits_for_a_starting_deletion_and_is_refused(company):
     Contact.objects.create(company=company, email="before@example.com")
     with pytest.MonkeyPatch.context() as monkeypatch:
         deletion, release = held_open(
-            monkeypatch, crm_deletion, "record", lambda: start_crm_deletion(company, actor_label="test")
+            monkeypatch, crm_deletion_actions, "record", lambda: do_start_crm_deletion(company, actor="test")
         )
         writer = InThread(lambda: do_create_contact(company, company.admin, {"email": "late@example.com"}))
         seen = waits_or_finishes(writer)
@@ -148,7 +148,7 @@ def test_a_campaign_start_that_passed_the_guard_makes_the_deletion_start_refuse(
         starter, release = held_open(
             monkeypatch, marketing_actions, "record", lambda: do_start_campaign(campaign, company.admin)
         )
-        deletion = InThread(lambda: start_crm_deletion(company, actor_label="test"))
+        deletion = InThread(lambda: do_start_crm_deletion(company, actor="test"))
         seen = waits_or_finishes(deletion)
         release.set()
         starter.join()

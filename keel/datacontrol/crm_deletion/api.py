@@ -3,7 +3,8 @@
 from ninja import Router, Schema, Status
 from pydantic import StrictBool
 
-from keel.datacontrol.crm_deletion import do_start_crm_deletion, latest_crm_deletion
+from keel.datacontrol.crm_deletion.actions import do_start_crm_deletion
+from keel.datacontrol.crm_deletion.preflight import latest_crm_deletion
 from keel.errors import NotFound
 from keel.jobs.api import JobEnvelope, JobOut, job_out
 
@@ -22,7 +23,7 @@ def delete_all_crm_records(request, payload: DeleteAllCrmIn):
     with 409 while an import (``operation_in_progress``) or another CRM deletion (``crm_deletion_in_progress``) is
     active, or while a campaign is being sent (``campaign_sending``). Follow the job at ``GET /api/v1/jobs/{id}``.
     """
-    job = do_start_crm_deletion(request.user, confirm=payload.confirm)
+    job = do_start_crm_deletion(request.company, confirm=payload.confirm, actor=request.user)
     return Status(202, {"job": job_out(job)})
 
 

@@ -14,10 +14,11 @@ from django.utils import timezone
 from keel.audit.models import AuditEvent
 from keel.contacts.actions import do_create_contact
 from keel.contacts.imports import do_import_file
-from keel.contacts.models import Attachment, Contact, ContactEvent
-from keel.datacontrol import crm_deletion, eraser, graph
-from keel.datacontrol.crm_deletion import do_start_crm_deletion
-from keel.datacontrol.tests.test_eraser import dump, make_crm_data
+from keel.contacts.models import Attachment, Contact
+from keel.datacontrol import eraser, graph
+from keel.datacontrol.crm_deletion import actions as crm_deletion_actions
+from keel.datacontrol.crm_deletion.actions import do_start_crm_deletion
+from keel.datacontrol.tests.factories import add_bulk_contacts, dump, make_crm_data
 from keel.errors import Conflict
 from keel.jobs.models import DataJob
 from keel.jobs.tasks import create_job
@@ -29,25 +30,8 @@ CONTACTS = 3000
 EVENTS_PER_CONTACT = 5
 
 
-def add_bulk_contacts(company):
-    now = timezone.now()
-    Contact.objects.bulk_create(
-        (Contact(company=company, email=f"bulk{i}@example.com", created_at=now) for i in range(CONTACTS)),
-        batch_size=1000,
-    )
-    ids = list(Contact.objects.filter(company=company, email__startswith="bulk").values_list("id", flat=True))
-    ContactEvent.objects.bulk_create(
-        (
-            ContactEvent(company=company, contact_id=cid, kind="note", title=f"e{j}")
-            for cid in ids
-            for j in range(EVENTS_PER_CONTACT)
-        ),
-        batch_size=2000,
-    )
-
-
 def allowed_admin(company):
-    grant(company, crm_deletion.PERMISSION)
+    grant(company, crm_deletion_actions.PERMISSION)
     company.admin.role.refresh_from_db()
     return company.admin
 
@@ -59,7 +43,7 @@ def job_row(job):
 def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(company, other_company, settings):
     for target in (company, other_company):
         make_crm_data(target)
-        add_bulk_contacts(target)
+        add_bulk_contacts(target, CONTACTS, EVENTS_PER_CONTACT)
     other_before = dump(other_company)
     attachment_files = [a.file.name for a in Attachment.objects.filter(company=company)]
     admin = allowed_admin(company)
@@ -70,7 +54,7 @@ def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(
     }
     worker = start_worker(env)
     try:
-        job = do_start_crm_deletion(admin)
+        job = do_start_crm_deletion(admin.company, actor=admin)
         total = CONTACTS * (1 + EVENTS_PER_CONTACT) + 57 + 3
         wait_for(
             lambda: 0 < job_row(job)["progress_done"] < total / 2, timeout=60, interval=0.01, what="the first batches"
@@ -140,7 +124,7 @@ def _race(company, admin, csv_file):
             connection.close()
 
     threads = [
-        threading.Thread(target=attempt, args=("deletion", lambda: do_start_crm_deletion(admin))),
+        threading.Thread(target=attempt, args=("deletion", lambda: do_start_crm_deletion(admin.company, actor=admin))),
         threading.Thread(target=attempt, args=("import", lambda: do_import_file(admin, csv_file()))),
     ]
     for thread in threads:
