@@ -1,6 +1,6 @@
 from ninja import Router
 
-from keel.datacontrol.company_deletion_api import router as company_deletion_router
+from keel.datacontrol.company_deletion.api import router as company_deletion_router
 from keel.datacontrol.crm_deletion.api import router as crm_deletion_router
 from keel.datacontrol.export.api import router as export_router
 

@@ -6,5 +6,5 @@ urlpatterns = [
     path("", views.data_management, name="data_management"),
     path("export/", include("keel.datacontrol.export.urls")),
     path("crm-deletion/", include("keel.datacontrol.crm_deletion.urls")),
-    path("delete/", include("keel.datacontrol.company_deletion_urls")),
+    path("delete/", include("keel.datacontrol.company_deletion.urls")),
 ]

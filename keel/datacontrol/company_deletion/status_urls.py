@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from keel.datacontrol import company_deletion_views as views
+from keel.datacontrol.company_deletion import views
 
 urlpatterns = [
     path("<str:token>/", views.deletion_status, name="deletion_status"),

@@ -6,13 +6,9 @@ from django.http import HttpResponse
 from ninja import Router, Schema, Status
 
 from keel.accounts.access import require_company_admin
-from keel.datacontrol.company_deletion import (
-    PERMISSION,
-    deletion_preflight,
-    do_request_company_deletion,
-    receipt_for_token,
-    status_payload,
-)
+from keel.datacontrol.company_deletion.actions import PERMISSION, do_request_company_deletion
+from keel.datacontrol.company_deletion.preflight import deletion_preflight
+from keel.datacontrol.company_deletion.receipt import receipt_for_token, status_payload
 from keel.errors import NotFound
 from keel.jobs.api import JobOut, ProgressOut, job_out
 
@@ -59,7 +55,9 @@ def preflight(request):
 @router.post("/company/delete", response={202: DeletionStartedOut})
 def delete_company(request, payload: DeleteCompanyIn):
     """Irreversibly delete the whole company. Needs the exact company name and the caller's password."""
-    started = do_request_company_deletion(request.user, payload.company_name, payload.password, payload.code)
+    started = do_request_company_deletion(
+        request.company, payload.company_name, payload.password, payload.code, actor=request.user
+    )
     return Status(202, {"job": job_out(started.job), "status_url": request.build_absolute_uri(started.status_path)})
 
 

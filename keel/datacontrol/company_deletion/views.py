@@ -8,19 +8,12 @@ from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
 from keel.datacontrol import graph
-from keel.datacontrol.company_deletion import (
-    PERMISSION,
-    deletion_preflight,
-    do_request_company_deletion,
-    do_send_deletion_code,
-    latest_export,
-    receipt_for_token,
-    status_payload,
-)
+from keel.datacontrol.company_deletion.actions import PERMISSION, do_request_company_deletion, do_send_deletion_code
+from keel.datacontrol.company_deletion.confirm import CODE_TTL_SECONDS
+from keel.datacontrol.company_deletion.preflight import deletion_preflight, latest_export
+from keel.datacontrol.company_deletion.receipt import receipt_for_token, status_payload
 from keel.datacontrol.models import DeletionReceipt
 from keel.errors import KeelError
-
-PAGE = "/settings/data/delete/"
 
 
 def entity_label(entity):
@@ -41,7 +34,7 @@ def _render_page(request, status=200, error=None):
         "error": error,
         "error_field": error.extra.get("field") if error else None,
     }
-    return render(request, "datacontrol/company_deletion.html", context, status=status)
+    return render(request, "datacontrol/company_deletion/company_deletion.html", context, status=status)
 
 
 @company_page(permission=PERMISSION, admin_only=True)
@@ -50,10 +43,11 @@ def delete_company(request):
         return _render_page(request)
     try:
         started = do_request_company_deletion(
-            request.user,
+            request.company,
             request.POST.get("company_name", ""),
             request.POST.get("password", ""),
             request.POST.get("code", ""),
+            actor=request.user,
         )
     except KeelError as exc:
         messages.error(request, exc.message)
@@ -65,12 +59,15 @@ def delete_company(request):
 @company_page(permission=PERMISSION, admin_only=True)
 def send_code(request):
     try:
-        do_send_deletion_code(request.user)
+        do_send_deletion_code(request.company, actor=request.user)
     except KeelError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"We e-mailed a one-time code to {request.user.email}. It is valid for 15 minutes.")
-    return redirect(PAGE)
+        minutes = CODE_TTL_SECONDS // 60
+        messages.success(
+            request, f"We e-mailed a one-time code to {request.user.email}. It is valid for {minutes} minutes."
+        )
+    return redirect("delete_company")
 
 
 def deletion_status(request, token):
@@ -87,7 +84,7 @@ def deletion_status(request, token):
         "failed": receipt.state == DeletionReceipt.State.FAILED,
         "token": token,
     }
-    response = render(request, "datacontrol/deletion_status.html", context)
+    response = render(request, "datacontrol/company_deletion/deletion_status.html", context)
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -1,4 +1,4 @@
-"""Data and inspection helpers shared by the company deletion tests (this module holds no tests)."""
+"""Data, inspection and start helpers shared by the company deletion tests (this module holds no tests)."""
 
 import contextlib
 import http.server
@@ -16,12 +16,13 @@ from keel.accounts.models import ApiToken, Company, Notice, User
 from keel.audit.actions import record
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
 from keel.datacontrol import graph
+from keel.datacontrol.company_deletion.actions import do_request_company_deletion
 from keel.datacontrol.models import ExportArchive
 from keel.integrations import crypto
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
-from keel.testing import make_user
+from keel.testing import PASSWORD, make_user
 
 PERSONAL_NAME = "Ada Lovelace"
 
@@ -176,3 +177,8 @@ def refusing_mail_server(settings):
             yield work_again
         finally:
             work_again()
+
+
+def start_deletion(company, admin):
+    """A deletion the administrator confirmed with the company's name and their password."""
+    return do_request_company_deletion(company, company.name, PASSWORD, actor=admin)

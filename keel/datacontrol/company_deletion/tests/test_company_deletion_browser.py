@@ -6,9 +6,13 @@ import pytest
 from playwright.sync_api import expect
 
 from keel.accounts.models import Company
-from keel.datacontrol import company_deletion
+from keel.datacontrol.company_deletion.tests.factories import (
+    make_company_data,
+    rows_of_company,
+    start_deletion,
+    stored_files,
+)
 from keel.datacontrol.models import DeletionReceipt
-from keel.datacontrol.tests.test_company_deletion_helpers import make_company_data, rows_of_company, stored_files
 from keel.marketing.models import Workflow
 from keel.testing import PASSWORD, run_queued_jobs
 
@@ -66,7 +70,7 @@ def test_delete_company_from_data_management_to_the_confirmation(page, worker, c
 def test_status_page_follows_the_deletion_by_itself(page, company, admin):
     """Opened while the job waits, the page polls the public status and turns into the confirmation."""
     make_company_data(company)
-    started = company_deletion.start_company_deletion(company, requested_by=admin)
+    started = start_deletion(company, admin)
     page.goto(started.status_path)
     expect(page.get_by_text("Your company's data is being deleted.")).to_be_visible()
     expect(page.locator("#deletion-percent")).to_have_text("0")

@@ -12,17 +12,23 @@ from keel.accounts.actions import do_create_company
 from keel.accounts.models import ApiToken, Company, Notice, Role, User
 from keel.accounts.permissions import ADMIN
 from keel.contacts.models import Contact
-from keel.datacontrol import company_deletion, eraser, graph
-from keel.datacontrol.models import DeletionReceipt
-from keel.datacontrol.tests.test_company_deletion_helpers import (
+from keel.datacontrol import eraser, graph
+from keel.datacontrol.actors import COMMAND_LINE
+from keel.datacontrol.company_deletion import actions as deletion_actions
+from keel.datacontrol.company_deletion import job as deletion_job
+from keel.datacontrol.company_deletion.receipt import ReceiptProgress
+from keel.datacontrol.company_deletion.tests.factories import (
     PERSONAL_NAME,
     RevokeHookServer,
     dump_company,
     make_company_data,
     refusing_mail_server,
     rows_of_company,
+    start_deletion,
     stored_files,
 )
+from keel.datacontrol.deletion import DeletionIncomplete
+from keel.datacontrol.models import DeletionReceipt
 from keel.errors import Conflict
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
@@ -314,12 +320,12 @@ def test_emailed_code_when_configured(company, admin, api, settings):
 
 def test_emailed_code_is_single_use_and_checked_after_the_password(company, admin, settings):
     settings.KEEL_DELETION_EMAIL_CODE = True
-    company_deletion.do_send_deletion_code(admin)
+    deletion_actions.do_send_deletion_code(admin.company, actor=admin)
     code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
     with pytest.raises(Exception) as refused:
-        company_deletion.do_request_company_deletion(admin, "Acme", "wrong password", code)
+        deletion_actions.do_request_company_deletion(admin.company, "Acme", "wrong password", code, actor=admin)
     assert refused.value.code == "reauthentication_failed"
-    company_deletion.do_request_company_deletion(admin, "Acme", PASSWORD, code)
+    deletion_actions.do_request_company_deletion(admin.company, "Acme", PASSWORD, code, actor=admin)
     assert Company.objects.get(pk=company.pk).status == "deleting"
 
 
@@ -370,7 +376,7 @@ def test_confirmation_freezes_the_company_in_one_transaction(company, admin, sta
 
 def test_a_second_deletion_cannot_start(company, admin, started):
     with pytest.raises(Conflict) as refused:
-        company_deletion.start_company_deletion(Company.objects.get(pk=company.pk), requested_by=admin)
+        start_deletion(Company.objects.get(pk=company.pk), admin)
     assert refused.value.code == "deletion_in_progress"
     with pytest.raises(OperationInProgress):  # and the database constraint refuses a second job by itself
         create_job(company, DataJob.Kind.COMPANY_DELETION)
@@ -439,11 +445,11 @@ def test_logins_are_refused_while_the_company_is_being_deleted(company, admin, s
 
 def test_campaigns_and_workflows_stop_and_tokens_are_revoked(company, admin):
     campaign = Campaign.objects.create(company=company, name="Spring", status=Campaign.Status.DRAFT)
-    company_deletion.start_company_deletion(company, requested_by=admin)
+    start_deletion(company, admin)
     # Blockers normally leave nothing active; a campaign started in the race window is stopped with the rest.
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
     Workflow.objects.create(company=company, name="W", status=Workflow.Status.ACTIVE)
-    company_deletion.revoke_access(company)
+    deletion_actions.revoke_access(company)
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.STOPPED
     assert not Workflow.objects.filter(company=company, status=Workflow.Status.ACTIVE).exists()
 
@@ -560,7 +566,7 @@ def test_receipt_holds_no_personal_data(company, admin, started):
 def test_revoke_hook_is_called_before_any_row_goes_and_credentials_are_gone(transactional_db, company, admin):
     with RevokeHookServer(company.pk) as provider:
         make_company_data(company, revoke_url=provider.url)
-        company_deletion.start_company_deletion(company, requested_by=admin)
+        start_deletion(company, admin)
         run_queued_jobs()
     assert len(provider.calls) == 1
     call = provider.calls[0]
@@ -573,9 +579,9 @@ def test_revoke_hook_is_called_before_any_row_goes_and_credentials_are_gone(tran
 
 def test_integration_step_wipes_credentials_and_touches_nothing_else(company, admin):
     make_company_data(company)
-    company_deletion.start_company_deletion(company, requested_by=admin)
+    start_deletion(company, admin)
     contacts_before = Contact.objects.filter(company=company).count()
-    company_deletion._disconnect_integrations(Company.objects.get(pk=company.pk))
+    deletion_job.disconnect_integrations(Company.objects.get(pk=company.pk))
     assert not IntegrationConnection.objects.filter(company=company).exists()
     assert Contact.objects.filter(company=company).count() == contacts_before == 4
 
@@ -614,10 +620,10 @@ def test_nothing_is_reported_deleted_while_something_is_left(company, admin, sta
     DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.RUNNING, attempts=1)
     job.refresh_from_db()
 
-    tracker = company_deletion.ReceiptProgress(Progress(job), receipt)
+    tracker = ReceiptProgress(Progress(job), receipt)
     assert Contact.objects.filter(company=company).exists()
-    with pytest.raises(company_deletion.DeletionIncomplete):
-        company_deletion._finish(job, tracker)
+    with pytest.raises(DeletionIncomplete):
+        deletion_job.CompanyDeletion(job, tracker).finish()
     assert Company.objects.filter(pk=company.pk).exists()
     assert DataJob.objects.filter(pk=job.pk).exists()
     assert DeletionReceipt.objects.get().state == "running"
@@ -626,14 +632,14 @@ def test_nothing_is_reported_deleted_while_something_is_left(company, admin, sta
 def test_a_failed_job_leaves_the_company_closed_and_the_receipt_says_so(company, admin, started, settings):
     job = DataJob.objects.get(pk=started["job"]["id"])
     DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.FAILED, error="boom")
-    company_deletion.company_deletion_failed(DataJob.objects.get(pk=job.pk))
+    deletion_job.company_deletion_failed(DataJob.objects.get(pk=job.pk))
     status = Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json()
     assert status["state"] == "failed"
     page = Client().get(started["status_url"].replace("http://testserver", "")).content.decode()
     assert "The deletion has not finished yet." in page
     assert Company.objects.get(pk=company.pk).status == "deleting"
 
-    resumed = company_deletion.resume_company_deletion(Company.objects.get(pk=company.pk))
+    resumed = deletion_actions.do_resume_company_deletion(Company.objects.get(pk=company.pk), actor=COMMAND_LINE)
     assert resumed.pk != job.pk and resumed.params["requester_email"] == admin.email
     run_queued_jobs()
     assert DeletionReceipt.objects.get().state == "succeeded"
@@ -689,7 +695,7 @@ def test_confirmation_is_sent_once_when_nothing_fails(company, admin, started):
 def test_no_confirmation_without_a_requester(company, admin):
     """The operators' command line starts deletions with no requester: there is nobody to e-mail."""
     make_company_data(company)
-    company_deletion.start_company_deletion(company)
+    deletion_actions.do_start_company_deletion(company, actor=COMMAND_LINE)
     run_queued_jobs()
     assert DeletionReceipt.objects.get().state == "succeeded"
     assert mail.outbox == []
@@ -701,19 +707,20 @@ def test_no_confirmation_without_a_requester(company, admin):
 def test_progress_is_stored_while_files_are_deleted(company, started, monkeypatch):
     """Files are deleted one by one with the progress stored in between: a job stopped after the first stored
     step has deleted and counted exactly that much, on the receipt and on the job's bar."""
-    monkeypatch.setattr(company_deletion, "FILES_PER_PROGRESS_SAVE", 1)
+    monkeypatch.setattr(deletion_job.CompanyDeletion, "files_per_save", 1)
     job_id = started["job"]["id"]
     DataJob.objects.filter(pk=job_id).update(state=DataJob.State.RUNNING, attempts=1)
     job = DataJob.objects.get(pk=job_id)
-    tracker = company_deletion.ReceiptProgress(Progress(job, heartbeat=False), DeletionReceipt.objects.get())
-    company_deletion._plan(tracker)
+    tracker = ReceiptProgress(Progress(job, heartbeat=False), DeletionReceipt.objects.get())
+    deletion = deletion_job.CompanyDeletion(job, tracker)
+    deletion.plan()
     receipt = tracker.receipt  # the files are part of the bar's total
     assert receipt.files_total == 3 and receipt.progress_total == sum(receipt.rows_planned.values()) + 3
     assert tracker.progress.total == receipt.progress_total
     DataJob.objects.filter(pk=job_id).update(cancel_requested=True)  # the job stops at its next checkpoint
 
     with pytest.raises(JobCancelled):
-        company_deletion._erase_files(company.pk, tracker)
+        deletion.erase_files()
 
     assert eraser.count_files(company.pk) == 2
     receipt = DeletionReceipt.objects.get()
@@ -732,7 +739,7 @@ def test_an_interrupted_deletion_says_it_is_retried_and_is_retried(company, admi
             run_job(job_id)
             job = DataJob.objects.get(pk=job_id)
             assert job.state == "queued"  # never given up: retried after a pause
-            assert DeletionReceipt.objects.get().step == company_deletion.INTERRUPTED_STEP
+            assert DeletionReceipt.objects.get().step == deletion_job.INTERRUPTED_STEP
     html = Client().get(status_page).content.decode()
     assert "An error interrupted the deletion. Keel retries it automatically" in html
     assert "alerted" not in html
@@ -746,7 +753,7 @@ def test_an_interrupted_deletion_says_it_is_retried_and_is_retried(company, admi
 def test_a_deletion_stopped_for_good_says_an_operator_resumes_it(company, started):
     job = DataJob.objects.get(pk=started["job"]["id"])
     DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.FAILED, error="boom")
-    company_deletion.company_deletion_failed(DataJob.objects.get(pk=job.pk))
+    deletion_job.company_deletion_failed(DataJob.objects.get(pk=job.pk))
     html = Client().get(started["status_url"].replace("http://testserver", "")).content.decode()
     assert "It stays stopped until an operator resumes it with the command keel delete-company." in html
     assert "alerted" not in html and "will finish it" not in html

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keel.datacontrol import company_deletion_views as views
+from keel.datacontrol.company_deletion import views
 
 urlpatterns = [
     path("", views.delete_company, name="delete_company"),

@@ -7,40 +7,23 @@ import time
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from keel.accounts.models import Company
-from keel.contacts.models import Contact, ContactEvent
-from keel.datacontrol import company_deletion
-from keel.datacontrol.models import DeletionReceipt
-from keel.datacontrol.tests.test_company_deletion_helpers import (
+from keel.datacontrol.company_deletion.tests.factories import (
     dump_company,
     make_company_data,
     rows_of_company,
+    start_deletion,
     stored_files,
 )
+from keel.datacontrol.models import DeletionReceipt
+from keel.datacontrol.tests.factories import add_bulk_contacts
 from keel.testing import PASSWORD, ApiClient, start_worker, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONTACTS = 1500
 EVENTS_PER_CONTACT = 4
-
-
-def add_bulk_contacts(company):
-    now = timezone.now()
-    Contact.objects.bulk_create(
-        Contact(company=company, email=f"bulk{i}@example.com", created_at=now) for i in range(CONTACTS)
-    )
-    ids = Contact.objects.filter(company=company, email__startswith="bulk").values_list("id", flat=True)
-    ContactEvent.objects.bulk_create(
-        (
-            ContactEvent(company=company, contact_id=cid, kind="note", title=f"e{j}")
-            for cid in ids
-            for j in range(EVENTS_PER_CONTACT)
-        ),
-        batch_size=2000,
-    )
 
 
 def wait_for(predicate, timeout, what):
@@ -55,15 +38,15 @@ def wait_for(predicate, timeout, what):
 
 def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_company, admin, settings):
     make_company_data(company)
-    add_bulk_contacts(company)
+    add_bulk_contacts(company, CONTACTS, EVENTS_PER_CONTACT)
     make_company_data(other_company)
-    add_bulk_contacts(other_company)
+    add_bulk_contacts(other_company, CONTACTS, EVENTS_PER_CONTACT)
     other_api = ApiClient(other_company.admin)
     assert other_api.get("contacts").status_code == 200  # its token's first use is recorded before the dump
     other_before = dump_company(other_company.pk)
     old_token_api = ApiClient(admin)
 
-    started = company_deletion.start_company_deletion(company, requested_by=admin)
+    started = start_deletion(company, admin)
     receipt_pk = started.receipt.pk
     env = {
         "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"]["location"],

@@ -14,15 +14,16 @@ from django.db import connection
 
 from keel import testing
 from keel.accounts.models import Company
-from keel.datacontrol import company_deletion
-from keel.datacontrol.management.commands import delete_company
-from keel.datacontrol.models import DeletionReceipt
-from keel.datacontrol.tests.test_company_deletion_helpers import (
+from keel.datacontrol.company_deletion import job as deletion_job
+from keel.datacontrol.company_deletion.tests.factories import (
     make_company_data,
     refusing_mail_server,
     rows_of_company,
+    start_deletion,
     stored_files,
 )
+from keel.datacontrol.management.commands import delete_company
+from keel.datacontrol.models import DeletionReceipt
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign
 
@@ -82,9 +83,9 @@ def test_unknown_slug(db):
 
 def test_resumes_a_deletion_that_failed(company, admin):
     make_company_data(company)
-    started = company_deletion.start_company_deletion(company, requested_by=admin)
+    started = start_deletion(company, admin)
     DataJob.objects.filter(pk=started.job.pk).update(state=DataJob.State.FAILED, error="gave up")
-    company_deletion.company_deletion_failed(DataJob.objects.get(pk=started.job.pk))
+    deletion_job.company_deletion_failed(DataJob.objects.get(pk=started.job.pk))
     assert DeletionReceipt.objects.get().state == "failed"
     printed = run(company.slug)
     assert "already being deleted; resuming" in printed
@@ -117,14 +118,14 @@ def test_an_error_is_retried_after_a_pause_until_the_deletion_completes(company,
     """The mail server is down at the end: the command says so, waits, tries again, and finishes once it is up."""
     monkeypatch.setattr(delete_company, "RETRY_PAUSE_SECONDS", 0.5)
     make_company_data(company)
-    company_deletion.start_company_deletion(company, requested_by=admin)
+    start_deletion(company, admin)
     attempts_while_down = []
 
     def bring_mail_back_after_the_first_error(work_again):
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if DeletionReceipt.objects.filter(step=company_deletion.INTERRUPTED_STEP).exists():
+                if DeletionReceipt.objects.filter(step=deletion_job.INTERRUPTED_STEP).exists():
                     job = DataJob.objects.get(kind=DataJob.Kind.COMPANY_DELETION)
                     attempts_while_down.append(job.attempts)
                     return
