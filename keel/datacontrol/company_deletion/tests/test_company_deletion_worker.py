@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 from django.test import Client
@@ -18,22 +17,12 @@ from keel.datacontrol.company_deletion.tests.factories import (
 )
 from keel.datacontrol.models import DeletionReceipt
 from keel.datacontrol.tests.factories import add_bulk_contacts
-from keel.testing import PASSWORD, ApiClient, start_worker, stop_process
+from keel.testing import PASSWORD, ApiClient, start_worker, stop_process, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONTACTS = 1500
 EVENTS_PER_CONTACT = 4
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_company, admin, settings):
@@ -59,8 +48,9 @@ def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_compan
     try:
         wait_for(
             lambda: DeletionReceipt.objects.filter(pk=receipt_pk, progress_done__gte=200).exists(),
-            60,
-            "the deletion to be under way",
+            timeout=60,
+            interval=0.02,
+            what="the deletion to be under way",
         )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
@@ -84,8 +74,9 @@ def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_compan
         assert other_api.get("contacts").status_code == 200
         wait_for(
             lambda: DeletionReceipt.objects.filter(pk=receipt_pk, state="succeeded").exists(),
-            120,
-            "the resumed deletion to finish",
+            timeout=120,
+            interval=0.02,
+            what="the resumed deletion to finish",
         )
     finally:
         stop_process(worker)

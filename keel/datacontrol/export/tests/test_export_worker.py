@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import time
 import zipfile
 
 import pytest
@@ -18,20 +17,10 @@ from keel.audit.models import AuditEvent
 from keel.contacts.models import Attachment, Contact, ContactEvent
 from keel.datacontrol.export import job as export_job
 from keel.datacontrol.export.actions import do_start_export
-from keel.datacontrol.export.tests.test_export_archive import populate, read_csv
+from keel.datacontrol.export.tests.factories import populate, read_csv
 from keel.datacontrol.models import ExportArchive
 from keel.jobs.models import DataJob
-from keel.testing import PASSWORD, start_worker, stop_process
-
-
-def wait_for(condition, timeout=60, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {message}")
+from keel.testing import PASSWORD, start_worker, stop_process, wait_for
 
 
 def storage_location(settings):
@@ -82,7 +71,7 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_archive_is_complete(tran
 
     first = start_worker({"KEEL_FILES_DIR": files, "KEEL_BATCH_SIZE": "1"})
     try:
-        wait_for(lambda: os.path.exists(partial), message="the export to be under way")
+        wait_for(lambda: os.path.exists(partial), interval=0.005, what="the export to be under way")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -97,7 +86,8 @@ def test_a_worker_killed_mid_export_is_replaced_and_the_archive_is_complete(tran
         wait_for(
             lambda: ExportArchive.objects.filter(pk=archive.pk, status=ExportArchive.Status.READY).exists(),
             timeout=120,
-            message="the reaper to restart the export and the new worker to finish it",
+            interval=0.005,
+            what="the reaper to restart the export and the new worker to finish it",
         )
     finally:
         stop_process(second)
