@@ -11,6 +11,8 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from keel.jobs.models import DataJob
+
 logger = logging.getLogger("keel.jobs")
 
 
@@ -160,8 +162,6 @@ class Progress:
 
     # --- the heartbeat ----------------------------------------------------------------------------------
     def _owned(self):
-        from keel.jobs.models import DataJob
-
         return DataJob.objects.filter(pk=self.job.pk, state=DataJob.State.RUNNING, attempts=self.attempt)
 
     def _write(self, **extra):
@@ -179,8 +179,6 @@ class Progress:
         return updated
 
     def _beat_once(self):
-        from keel.jobs.models import DataJob
-
         if self._write():
             self._cancel_seen = DataJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
 
