@@ -2,7 +2,8 @@
 
 Used by the deletion run (``keel.datacontrol.deletion``) of "Delete all CRM records" and of company deletion.
 ``QuerySet.delete()`` is never used here: it collects every cascaded row in memory and deletes them one by one
-when signals or Python-level cascades are involved. Instead each table is emptied with raw, parameterised range deletes on the ``(company_id, id)`` index:
+when signals or Python-level cascades are involved. Instead each table is emptied with raw, parameterised range
+deletes on the ``(company_id, id)`` index:
 
 * tables go children before parents (``graph.deletion_order``), so a batch only removes rows nothing points at
   any more, and the database's own foreign-key checks never find a dangling reference;
