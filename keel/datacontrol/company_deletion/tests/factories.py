@@ -2,6 +2,7 @@
 
 import contextlib
 import http.server
+import re
 import socket
 import threading
 import urllib.parse
@@ -182,3 +183,11 @@ def refusing_mail_server(settings):
 def start_deletion(company, admin):
     """A deletion the administrator confirmed with the company's name and their password."""
     return do_request_company_deletion(company, company.name, PASSWORD, actor=admin)
+
+
+def confirm(company, password=PASSWORD, **extra):
+    return {"company_name": company.name, "password": password, **extra}
+
+
+def token_of(status_url):
+    return re.search(r"/deletion-status/([^/]+)/$", status_url).group(1)
