@@ -36,7 +36,9 @@ TRICKY_TEXTS = [
 
 
 def populate(company):
-    """A company with a row of every entity, full of values CSV and encodings like to break on."""
+    """A company with a row of every entity, full of values CSV and encodings like to break on.
+
+    Long because it is one list of rows, one per entity: splitting it would only scatter that list."""
     admin = company.admin
     member = make_user(company, "member", name='Zoë "Z" O\'Brien, Jr.')
     when = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
