@@ -24,7 +24,8 @@ from django.db import connection
 
 from bench import db, generator, txwatch
 from keel.accounts.models import Company, User
-from keel.datacontrol import exporter, graph
+from keel.datacontrol import graph
+from keel.datacontrol.export import archive as exporter
 from keel.jobs.models import DataJob
 from keel.jobs.runner import run_job
 
@@ -96,11 +97,11 @@ def remove_company(params):
 
 def export_keel(params):
     """Keel's export job, started by the administrator's action and run by the job runner."""
-    from keel.datacontrol.exports import do_start_export
+    from keel.datacontrol.export.actions import do_start_export
     from keel.datacontrol.models import ExportArchive
 
     company, admin = company_and_admin(params["company_id"])
-    archive = do_start_export(admin)
+    archive = do_start_export(company, actor=admin)
     started = time.perf_counter()
     run_job(archive.job_id)
     seconds = time.perf_counter() - started
@@ -266,7 +267,7 @@ def _all_rows(company_id):
 
 def crm_delete_keel(params):
     """Keel's "Delete all CRM Records": the administrator's action starts the job, the runner runs it."""
-    from keel.datacontrol import crm_deletion
+    from keel.datacontrol.crm_deletion import actions as crm_deletion
 
     watch = txwatch.install()
     company, admin = company_and_admin(params["company_id"])
@@ -274,7 +275,7 @@ def crm_delete_keel(params):
     start = getattr(crm_deletion, "do_start_crm_deletion", None)
     if start is None:
         return _crm_delete_with_eraser(company, rows, watch)
-    job = start(admin)
+    job = start(company, actor=admin)
     job_id = getattr(job, "pk", None) or job.job.pk
     started = time.perf_counter()
     run_job(job_id)
@@ -326,12 +327,12 @@ def crm_delete_naive(params):
 
 def company_delete_keel(params):
     """Keel's company deletion: the administrator's confirmed request (name + password), then the job."""
-    from keel.datacontrol.company_deletion import do_request_company_deletion
+    from keel.datacontrol.company_deletion.actions import do_request_company_deletion
 
     watch = txwatch.install()
     company, admin = company_and_admin(params["company_id"])
     rows = _all_rows(company.pk)
-    started_deletion = do_request_company_deletion(admin, company.name, generator.PASSWORD)
+    started_deletion = do_request_company_deletion(company, company.name, generator.PASSWORD, actor=admin)
     started = time.perf_counter()
     run_job(started_deletion.job.pk)
     seconds = time.perf_counter() - started

@@ -10,6 +10,6 @@ urlpatterns = [
     path("integrations/", include("keel.integrations.urls")),
     path("jobs/", include("keel.jobs.urls")),
     path("settings/data/", include("keel.datacontrol.urls")),
-    path("deletion-status/", include("keel.datacontrol.deletion_status_urls")),
+    path("deletion-status/", include("keel.datacontrol.company_deletion.status_urls")),
     path("audit/", include("keel.audit.urls")),
 ]

@@ -1,8 +1,8 @@
 from ninja import Router
 
-from keel.datacontrol.company_deletion_api import router as company_deletion_router
-from keel.datacontrol.crm_deletion_api import router as crm_deletion_router
-from keel.datacontrol.export_api import router as export_router
+from keel.datacontrol.company_deletion.api import router as company_deletion_router
+from keel.datacontrol.crm_deletion.api import router as crm_deletion_router
+from keel.datacontrol.export.api import router as export_router
 
 router = Router()
 router.add_router("", export_router)

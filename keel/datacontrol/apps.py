@@ -6,5 +6,7 @@ class DatacontrolConfig(AppConfig):
     label = "datacontrol"
 
     def ready(self):
-        # Each module registers its job handler (and periodic housekeeping) with keel.jobs.registry.
-        from keel.datacontrol import company_deletion, crm_deletion, exports  # noqa: F401
+        # Each capability's job module registers its handler (and periodic housekeeping) with keel.jobs.registry.
+        from keel.datacontrol.company_deletion import job as company_deletion_job  # noqa: F401
+        from keel.datacontrol.crm_deletion import job as crm_deletion_job  # noqa: F401
+        from keel.datacontrol.export import actions, job  # noqa: F401

@@ -1,8 +1,9 @@
-"""Bulk deletion of a company's rows and stored files (DESIGN §1, §4, §6).
+"""Bulk deletion of a company's rows and stored files (docs/crm-deletion.md, "How it works (operators)").
 
-Used by "Delete all CRM records" and by company deletion. ``QuerySet.delete()`` is never used here: it collects
-every cascaded row in memory and deletes them one by one when signals or Python-level cascades are involved.
-Instead each table is emptied with raw, parameterised range deletes on the ``(company_id, id)`` index:
+Used by the deletion run (``keel.datacontrol.deletion``) of "Delete all CRM records" and of company deletion.
+``QuerySet.delete()`` is never used here: it collects every cascaded row in memory and deletes them one by one
+when signals or Python-level cascades are involved. Instead each table is emptied with raw, parameterised range
+deletes on the ``(company_id, id)`` index:
 
 * tables go children before parents (``graph.deletion_order``), so a batch only removes rows nothing points at
   any more, and the database's own foreign-key checks never find a dangling reference;

@@ -1,4 +1,5 @@
-"""The tenant graph, derived from Django's model metadata (DESIGN §3).
+"""The tenant graph, derived from Django's model metadata (docs/export.md, "What goes in: derived from the tenant
+graph").
 
 Nothing here lists tenant models by hand: every installed model with a non-null ``company`` foreign key is
 tenant-owned, and the order in which export writes and deletion erases tables follows their foreign keys. A model

@@ -4,7 +4,7 @@ from keel.datacontrol import views
 
 urlpatterns = [
     path("", views.data_management, name="data_management"),
-    path("export/", include("keel.datacontrol.export_urls")),
-    path("crm-deletion/", include("keel.datacontrol.crm_deletion_urls")),
-    path("delete/", include("keel.datacontrol.company_deletion_urls")),
+    path("export/", include("keel.datacontrol.export.urls")),
+    path("crm-deletion/", include("keel.datacontrol.crm_deletion.urls")),
+    path("delete/", include("keel.datacontrol.company_deletion.urls")),
 ]

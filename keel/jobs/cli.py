@@ -19,7 +19,8 @@ from django.core.management.base import OutputWrapper
 from django.db import connection
 
 from keel.jobs.models import DataJob
-from keel.jobs.runner import reap_stale_jobs, retry_delay, run_job
+from keel.jobs.runner import retry_delay, run_job
+from keel.jobs.tasks import enqueue, reap_stale_jobs
 
 BAR_WIDTH = 30
 FOLLOW_SECONDS = 0.5  # how often the foreground loop looks at a job that another process runs
@@ -72,8 +73,8 @@ class ProgressBar:
 
 
 class BarProgress:
-    """The progress interface of ``keel.jobs.progress.Progress`` (totals, steps, checkpoints) for work that runs
-    in the foreground without a job row: it draws a ``ProgressBar`` with "done/total" before the step."""
+    """A ``keel.jobs.progress.ProgressReporter`` for work that runs in the foreground without a job row: it draws a
+    ``ProgressBar`` with "done/total" before the step."""
 
     def __init__(self, bar):
         self.bar = bar
@@ -140,7 +141,7 @@ def run_in_foreground(job, stream, *, describe=job_progress, pause=retry_delay, 
                     if on_retry is not None:
                         on_retry(job, seconds)
                     time.sleep(seconds)
-                run_job(job.pk)
+                run_job(job.pk, enqueue=enqueue)
             else:
                 reap_stale_jobs()
                 stop.wait(FOLLOW_SECONDS)

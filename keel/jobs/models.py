@@ -7,7 +7,7 @@ from keel.tenancy import TenantModel
 
 
 class DataJob(TenantModel):
-    """Every long operation of a company: import, export, CRM deletion, company deletion (DESIGN §4)."""
+    """Every long operation of a company: import, export, CRM deletion, company deletion (docs/jobs.md)."""
 
     class Kind(models.TextChoices):
         IMPORT = "import", "Import of contacts"

@@ -1,11 +1,17 @@
+"""How a long operation reports progress: the ``ProgressReporter`` contract, the job's ``Progress``, and the
+exceptions a checkpoint raises."""
+
 import logging
 import threading
+from typing import Protocol
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+
+from keel.jobs.models import DataJob
 
 logger = logging.getLogger("keel.jobs")
 
@@ -34,8 +40,65 @@ def request_worker_stop():
     _worker_stopping.set()
 
 
+class ProgressReporter(Protocol):
+    """What long work reports while it runs, whoever shows it.
+
+    Implemented by ``Progress`` (a job's row, for the progress component and the API), ``keel.jobs.cli.BarProgress``
+    (a bar on the command line), ``NoProgress`` (nobody watches) and the company deletion's receipt
+    (``keel.datacontrol.company_deletion.receipt.ReceiptProgress``). Work that takes one, such as
+    ``keel.datacontrol.export.archive.write_archive`` or the eraser, calls only these.
+    """
+
+    total: int
+    done: int
+
+    def set_total(self, total: int) -> None:
+        """How much there is to do in all."""
+
+    def set_done(self, done: int) -> None:
+        """How much is done; never moves the bar backwards (a resumed run starts where the last one was)."""
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` more are done."""
+
+    def step(self, text: str) -> None:
+        """What is being done now, as a person reads it ("Deleting contacts")."""
+
+    def save(self) -> None:
+        """Store the progress now, inside the caller's transaction if there is one."""
+
+    def checkpoint(self) -> None:
+        """At every batch boundary: may raise to stop the work (cancelled, taken over, worker stopping)."""
+
+
+class NoProgress:
+    """A ``ProgressReporter`` for work nobody watches: it counts and never stops the work."""
+
+    def __init__(self):
+        self.total = 0
+        self.done = 0
+
+    def set_total(self, total):
+        self.total = max(int(total), 0)
+
+    def set_done(self, done):
+        self.done = max(self.done, int(done))
+
+    def advance(self, n=1):
+        self.done += n
+
+    def step(self, text):
+        pass
+
+    def save(self):
+        pass
+
+    def checkpoint(self):
+        pass
+
+
 class Progress:
-    """What a handler reports while it works: total, done, current step.
+    """A job's ``ProgressReporter``: what its handler reports while it works (total, done, current step).
 
     A heartbeat thread writes these to the job row every few seconds through its own database connection, so a
     handler inside a long read transaction (export) still shows progress, and writes nothing on its own
@@ -99,8 +162,6 @@ class Progress:
 
     # --- the heartbeat ----------------------------------------------------------------------------------
     def _owned(self):
-        from keel.jobs.models import DataJob
-
         return DataJob.objects.filter(pk=self.job.pk, state=DataJob.State.RUNNING, attempts=self.attempt)
 
     def _write(self, **extra):
@@ -118,8 +179,6 @@ class Progress:
         return updated
 
     def _beat_once(self):
-        from keel.jobs.models import DataJob
-
         if self._write():
             self._cancel_seen = DataJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
 

@@ -1,10 +1,14 @@
-"""Starting, running, finishing and reaping jobs: the one place jobs run (DESIGN §4)."""
+"""Running a job: claiming it, calling its handler, and ending it (succeeded, failed, cancelled) or sending it
+back to the queue; cancelling; which jobs of a company are active.
+
+This is the one place jobs run (docs/jobs.md, "States"). Putting jobs in the queue (``create_job``, ``enqueue``,
+the reaper) is ``keel.jobs.tasks``, which runs jobs through here; nothing here imports it.
+"""
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -63,45 +67,6 @@ def refusal_for(active_job):
     )
 
 
-def create_job(company, kind, requested_by=None, params=None):
-    """Create a job and enqueue it once the surrounding transaction commits.
-
-    For exclusive kinds the database's partial unique constraint decides who wins when two requests race; the
-    loser gets ``OperationInProgress`` naming the active job. Call inside ``transaction.atomic()`` when other rows
-    must be created together with the job.
-    """
-    for _ in range(3):
-        try:
-            with transaction.atomic():
-                job = DataJob.objects.create(
-                    company=company,
-                    kind=kind,
-                    requested_by=requested_by,
-                    params=params or {},
-                    enqueued_at=timezone.now(),
-                )
-            break
-        except IntegrityError:
-            active = active_exclusive_job(company)
-            if active is not None:
-                raise refusal_for(active) from None
-            # The job that held the slot ended between our insert and our look: the slot is free, try again.
-    else:
-        raise OperationInProgress("Another operation keeps starting and ending; try again in a moment.")
-    # robust: a failed enqueue must not fail the request that created the job; the reaper enqueues it again.
-    transaction.on_commit(lambda: enqueue(job.pk), robust=True)
-    return job
-
-
-def enqueue(job_id, delay_seconds=0):
-    from keel.jobs.tasks import run_data_job
-
-    task = run_data_job
-    if delay_seconds:
-        task = task.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
-    task.enqueue(job_id)
-
-
 def claim(job_id):
     """Move a queued job to running, atomically: of two workers handed the same job, one gets it."""
     now = timezone.now()
@@ -115,8 +80,14 @@ def claim(job_id):
     return DataJob.objects.select_related("company").get(pk=job_id) if claimed else None
 
 
-def run_job(job_id):
-    """Run one job to its end (or until it is cancelled, fails, or is taken over). Safe to call twice."""
+def run_job(job_id, enqueue=None):
+    """Run one job to its end (or until it is cancelled, fails, or is taken over). Safe to call twice.
+
+    Returns the job as it is now, or None when another runner has it. A job sent back to the queue (an error to
+    retry, a stopping worker) is returned queued, and ``enqueue(job_id, delay_seconds)`` is called for it: the
+    worker's task and the command line pass ``keel.jobs.tasks.enqueue``; without one (tests running jobs inline)
+    the job waits for whoever runs it next, or for the reaper.
+    """
     job = claim(job_id)
     if job is None:
         return None
@@ -137,7 +108,7 @@ def run_job(job_id):
     except WorkerStopping:
         progress.stop()
         logger.info("job %s goes back to the queue because its worker is stopping", job.pk)
-        _requeue(job.pk, job.attempts, refund_attempt=True)
+        _requeue(job.pk, job.attempts, enqueue, refund_attempt=True)
         return DataJob.objects.filter(pk=job_id).first()
     except JobCancelled:
         progress.stop()
@@ -145,7 +116,7 @@ def run_job(job_id):
     except JobFailed as exc:
         progress.stop()
         _finish(progress, DataJob.State.FAILED, error=str(exc), result=job.result)
-        _call_failed_hook(handler, job)
+        call_failed_hook(handler, job)
     except Exception:
         progress.stop()
         logger.exception("job %s (%s) failed on attempt %s", job.pk, job.kind, job.attempts)
@@ -157,9 +128,9 @@ def run_job(job_id):
                 "Our team can see the details in the logs.",
                 result=job.result,
             )
-            _call_failed_hook(handler, job)
+            call_failed_hook(handler, job)
         else:
-            _requeue(job.pk, job.attempts, delay_seconds=retry_delay(job))
+            _requeue(job.pk, job.attempts, enqueue, delay_seconds=retry_delay(job))
     else:
         progress.stop()
         _finish(progress, DataJob.State.SUCCEEDED, result=job.result)
@@ -187,7 +158,7 @@ def _finish(progress, state, error="", result=None):
     return progress._owned().update(**fields)
 
 
-def _call_failed_hook(handler, job):
+def call_failed_hook(handler, job):
     if handler and handler.on_failed:
         try:
             handler.on_failed(DataJob.objects.get(pk=job.pk))
@@ -195,14 +166,17 @@ def _call_failed_hook(handler, job):
             logger.exception("on_failed hook of job %s raised", job.pk)
 
 
-def _requeue(job_id, attempt, delay_seconds=0, refund_attempt=False):
+def requeue(job_id, attempt, refund_attempt=False):
+    """Give a running job (of this attempt) back to the queue. Returns whether it was; the caller enqueues it."""
     fields = {"state": DataJob.State.QUEUED, "enqueued_at": timezone.now()}
     if refund_attempt:
         fields["attempts"] = F("attempts") - 1
-    requeued = DataJob.objects.filter(pk=job_id, state=DataJob.State.RUNNING, attempts=attempt).update(**fields)
-    if requeued:
+    return DataJob.objects.filter(pk=job_id, state=DataJob.State.RUNNING, attempts=attempt).update(**fields)
+
+
+def _requeue(job_id, attempt, enqueue, delay_seconds=0, refund_attempt=False):
+    if requeue(job_id, attempt, refund_attempt=refund_attempt) and enqueue is not None:
         enqueue(job_id, delay_seconds)
-    return requeued
 
 
 def request_cancel(job):
@@ -221,38 +195,3 @@ def request_cancel(job):
             logger.exception("on_cancelled hook of job %s raised", job.pk)
         job.refresh_from_db()
     return job
-
-
-def reap_stale_jobs():
-    """Give jobs whose runner died back to the queue (DESIGN §1: django-tasks-db has no crash recovery).
-
-    A running job whose heartbeat is older than the lease is presumed dead: it is queued again (its handler is
-    resumable), or failed once it used up its attempts. A queued job whose task was lost is enqueued again;
-    a duplicate task is harmless because ``claim`` lets only one runner have the job.
-    """
-    from keel.jobs.tasks import has_pending_task, run_data_job
-
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
-    reaped = []
-    for job in DataJob.objects.filter(state=DataJob.State.RUNNING, heartbeat_at__lt=stale):
-        if gives_up(job):
-            failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
-                state=DataJob.State.FAILED,
-                finished_at=now,
-                error=f"The {kind_label(job.kind)} stopped {job.attempts} times because its worker crashed or "
-                "was stopped, and was given up.",
-            )
-            if failed:
-                logger.error("job %s stopped responding %s times; it failed for good", job.pk, job.attempts)
-                _call_failed_hook(HANDLERS.get(job.kind), job)
-        else:
-            logger.warning("job %s stopped responding; queueing it again", job.pk)
-            _requeue(job.pk, job.attempts)
-        reaped.append(job.pk)
-    for job in DataJob.objects.filter(state=DataJob.State.QUEUED, enqueued_at__lt=stale):
-        if not has_pending_task(run_data_job, job.pk):
-            DataJob.objects.filter(pk=job.pk).update(enqueued_at=now)
-            enqueue(job.pk)
-            reaped.append(job.pk)
-    return reaped

@@ -291,7 +291,7 @@ def test_export_lifecycle(api, company):
     assert company.slug in disposition and f"{created:%Y-%m-%d}" in disposition
 
     ExportArchive.objects.filter(pk=export["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
-    from keel.datacontrol.exports import expire_exports
+    from keel.datacontrol.export.actions import expire_exports
 
     expire_exports()
     assert_error(api.get(f"exports/{export['id']}/download"), 410, "export_expired")

@@ -23,7 +23,8 @@ from keel.contacts.imports import engine
 from keel.contacts.imports.files import META_NAME, TOKEN, UPLOAD_NAME, folder_for, save_file
 from keel.errors import Conflict, NotFound
 from keel.jobs.models import DataJob
-from keel.jobs.runner import active_exclusive_job, create_job, refusal_for
+from keel.jobs.runner import active_exclusive_job, refusal_for
+from keel.jobs.tasks import create_job
 from keel.storage import delete_folder
 
 

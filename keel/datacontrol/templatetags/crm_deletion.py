@@ -2,17 +2,12 @@ from datetime import timedelta
 
 from django import template
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from keel.accounts.access import can_delete_all_crm_records
-from keel.datacontrol.crm_deletion import (
-    CONFIRMATION_TEXT,
-    EXPORT_PATH,
-    describe,
-    latest_crm_deletion,
-    other_record_kinds,
-    summarize,
-)
+from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT
+from keel.datacontrol.crm_deletion.preflight import describe, latest_crm_deletion, other_record_kinds, summarize
 
 register = template.Library()
 
@@ -45,11 +40,11 @@ def crm_deletion_panel(context):
         "finished": _finished_once(request, job),
         "can_delete": can_delete_all_crm_records(user),
         "confirmation_text": CONFIRMATION_TEXT,
-        "export_path": EXPORT_PATH,
+        "export_path": reverse("export_data"),
     }
     if panel["finished"] is not None and panel["finished"].result.get("deleted"):
         panel["finished_text"] = f"Deleted {describe(summarize(panel['finished'].result['deleted']))}."
-    return render_to_string("datacontrol/crm_deletion_panel.html", panel, request=request)
+    return render_to_string("datacontrol/crm_deletion/panel.html", panel, request=request)
 
 
 def _finished_once(request, job):

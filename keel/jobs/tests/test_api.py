@@ -5,7 +5,7 @@ from django.test import Client
 
 from keel.audit.models import AuditEvent
 from keel.jobs.models import DataJob
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 from keel.testing import ApiClient, make_user
 
 KEYS = {"id", "kind", "state", "progress", "step", "created_at", "started_at", "finished_at", "error", "result"}

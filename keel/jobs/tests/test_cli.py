@@ -8,7 +8,7 @@ from keel.jobs.cli import BarProgress, ProgressBar, bar_line, run_in_foreground
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobFailed
 from keel.jobs.registry import HANDLERS, JobHandler
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 
 EXPORT = DataJob.Kind.EXPORT
 

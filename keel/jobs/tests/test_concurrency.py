@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 
 from keel.jobs.models import DataJob
-from keel.jobs.runner import OperationInProgress, create_job
+from keel.jobs.runner import OperationInProgress
+from keel.jobs.tasks import create_job
 from keel.testing import ApiClient
 
 pytestmark = [pytest.mark.postgres]

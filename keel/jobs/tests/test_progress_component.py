@@ -5,7 +5,7 @@ from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 
 from keel.jobs.models import DataJob
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 from keel.testing import make_user
 
 

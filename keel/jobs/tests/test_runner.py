@@ -16,13 +16,11 @@ from keel.jobs.runner import (
     OperationInProgress,
     active_exclusive_job,
     active_job,
-    create_job,
-    reap_stale_jobs,
     refusal_for,
     request_cancel,
     run_job,
 )
-from keel.jobs.tasks import has_pending_task, run_data_job
+from keel.jobs.tasks import create_job, enqueue, has_pending_task, reap_stale_jobs, run_data_job
 from keel.testing import run_queued_jobs
 
 EXPORT = DataJob.Kind.EXPORT
@@ -123,7 +121,6 @@ def test_active_job_is_the_newest_queued_or_running_job_of_the_kinds_asked_for(c
 def test_has_pending_task_sees_only_a_task_still_waiting_for_a_worker(company):
     job = create_job(company, EXPORT, company.admin)
     assert not has_pending_task(run_data_job, job.pk)
-    from keel.jobs.runner import enqueue
 
     enqueue(job.pk)
     assert has_pending_task(run_data_job, job.pk)
@@ -347,7 +344,6 @@ def test_the_reaper_enqueues_a_queued_job_whose_task_was_lost(company, settings)
     waiting = create_job(company, EXPORT, company.admin)
     old = timezone.now() - timedelta(seconds=120)
     DataJob.objects.filter(pk__in=[lost.pk, waiting.pk]).update(enqueued_at=old)
-    from keel.jobs.runner import enqueue
 
     enqueue(waiting.pk)  # this one still has its task in the queue
     assert reap_stale_jobs() == [lost.pk]

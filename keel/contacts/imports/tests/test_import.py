@@ -7,7 +7,7 @@ from keel.accounts.models import Notice
 from keel.contacts.imports.tests.helpers import import_now, report_rows, start, stored_files
 from keel.contacts.models import Contact, ContactEvent, ContactTag, Tag
 from keel.jobs.models import DataJob
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 from keel.testing import ApiClient, grant, make_user, run_queued_jobs
 
 GOOD_AND_BAD = (

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 
 from keel.contacts.models import Contact
 from keel.jobs.models import DataJob
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 
 
 def test_the_command_imports_a_file_with_a_progress_bar(transactional_db, company, tmp_path, capsys):

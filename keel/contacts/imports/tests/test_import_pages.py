@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory
 from keel.contacts.imports.actions import do_upload_import_file
 from keel.contacts.models import Contact
 from keel.jobs.models import DataJob
-from keel.jobs.runner import create_job
+from keel.jobs.tasks import create_job
 from keel.testing import make_user, run_queued_jobs
 
 CSV = b"E-mail address,Given name,Surname,Favourite colour\nada@example.com,Ada,Lovelace,teal\nbroken,B,C,red\n"

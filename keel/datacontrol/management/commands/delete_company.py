@@ -6,14 +6,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from keel.accounts.models import Company
-from keel.datacontrol.company_deletion import (
-    deletion_blockers,
-    deletion_counts,
-    receipt_text,
-    resume_company_deletion,
-    start_company_deletion,
-    status_payload,
-)
+from keel.datacontrol.actors import COMMAND_LINE
+from keel.datacontrol.company_deletion.actions import do_resume_company_deletion, do_start_company_deletion
+from keel.datacontrol.company_deletion.preflight import deletion_blockers, deletion_counts
+from keel.datacontrol.company_deletion.receipt import receipt_text, status_payload
 from keel.datacontrol.models import DeletionReceipt
 from keel.errors import KeelError
 from keel.jobs.cli import run_in_foreground
@@ -43,7 +39,7 @@ class Command(BaseCommand):
                 job = self.start(company, yes, options.get("stdin") or sys.stdin)
             else:
                 self.stdout.write(f"“{company.name}” is already being deleted; resuming the deletion.")
-                job = resume_company_deletion(company)
+                job = do_resume_company_deletion(company, actor=COMMAND_LINE)
         except KeelError as exc:
             raise CommandError(exc.message) from None
         receipt = DeletionReceipt.objects.get(receipt_id=job.params["receipt_id"])
@@ -70,7 +66,7 @@ class Command(BaseCommand):
             typed = stdin.readline().strip()
             if typed != company.name:
                 raise CommandError("The name typed does not match the company's name; nothing was deleted.")
-        started = start_company_deletion(company)
+        started = do_start_company_deletion(company, actor=COMMAND_LINE)
         self.stdout.write(f"Status page (no login needed): {settings.SITE_URL}{started.status_path}")
         return started.job
 

@@ -5,14 +5,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from keel.accounts.models import Company
-from keel.datacontrol.crm_deletion import (
-    CONFIRMATION_TEXT,
-    active_crm_deletion,
-    crm_counts,
-    describe,
-    start_crm_deletion,
-    summarize,
-)
+from keel.datacontrol.actors import COMMAND_LINE
+from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT, do_start_crm_deletion
+from keel.datacontrol.crm_deletion.preflight import active_crm_deletion, crm_counts, describe, summarize
 from keel.errors import KeelError
 from keel.jobs.cli import run_in_foreground
 from keel.jobs.models import DataJob
@@ -55,7 +50,7 @@ class Command(BaseCommand):
             if stdin.readline().strip().lower() != "yes":
                 raise CommandError("Nothing was deleted.")
         try:
-            job = start_crm_deletion(company, actor_label="command line")
+            job = do_start_crm_deletion(company, actor=COMMAND_LINE)
         except KeelError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Deletion job {job.pk} started.")

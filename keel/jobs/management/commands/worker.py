@@ -7,7 +7,7 @@ from django_tasks_db.management.commands import db_worker
 
 from keel.jobs.progress import request_worker_stop
 from keel.jobs.registry import PERIODIC
-from keel.jobs.runner import reap_stale_jobs
+from keel.jobs.tasks import reap_stale_jobs
 
 logger = logging.getLogger("keel.jobs")
 

@@ -1,9 +1,0 @@
-"""The public status page of a company deletion: outside /settings/, reachable without login."""
-
-from django.urls import path
-
-from keel.datacontrol import company_deletion_views as views
-
-urlpatterns = [
-    path("<str:token>/", views.deletion_status, name="deletion_status"),
-]

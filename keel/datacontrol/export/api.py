@@ -1,0 +1,107 @@
+"""/api/v1/exports: start, list, read, download and delete exports of company data."""
+
+from datetime import datetime
+
+from django.http import FileResponse
+from django.urls import reverse
+from ninja import Router, Schema, Status
+
+from keel.accounts.access import require_company_admin
+from keel.datacontrol.export import actions as exports
+from keel.datacontrol.models import ExportArchive
+from keel.jobs.api import ProgressOut
+from keel.tenancy import tenant_get
+
+router = Router(tags=["exports"])
+
+
+class ExportRequest(Schema):
+    scope: list[str] | None = None
+
+
+class ExportOut(Schema):
+    id: int
+    state: str
+    scope: list[str]
+    progress: ProgressOut
+    step: str
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime | None
+    size: int | None
+    sha256: str | None
+    row_counts: dict[str, int]
+    error: str | None
+    download_url: str | None
+
+
+def export_as_dict(archive):
+    """The export object of the API (also polled by the Export Data page)."""
+    job = archive.job
+    state = exports.export_state(archive)
+    succeeded = state == "succeeded"
+    return {
+        "id": archive.pk,
+        "state": state,
+        "scope": archive.scope,
+        "progress": {
+            "done": job.progress_total if succeeded else job.progress_done,
+            "total": job.progress_total,
+            "percent": 100 if succeeded else job.percent,
+        },
+        "step": job.step,
+        "created_at": archive.created_at,
+        "finished_at": archive.finished_at or (job.finished_at if not job.is_active else None),
+        "expires_at": archive.expires_at,
+        "size": archive.size,
+        "sha256": archive.sha256 or None,
+        "row_counts": archive.row_counts or {},
+        "error": job.error or None,
+        "download_url": reverse("api:download_export", args=[archive.pk]) if succeeded else None,
+    }
+
+
+def _get(request, export_id):
+    require_company_admin(request.user, exports.EXPORT_PERMISSION)
+    return tenant_get(
+        request.company,
+        ExportArchive.objects.select_related("job", "company").exclude(status=ExportArchive.Status.DELETED),
+        pk=export_id,
+    )
+
+
+@router.post("/exports", response={202: ExportOut})
+def start_export(request, payload: ExportRequest | None = None):
+    """Start an export of the company's data (scope: any of contacts, campaigns, workflows, users, integrations,
+    audit_log; all when left out)."""
+    archive = exports.do_start_export(request.company, payload.scope if payload else None, actor=request.user)
+    return Status(202, export_as_dict(ExportArchive.objects.select_related("job").get(pk=archive.pk)))
+
+
+@router.get("/exports", response=list[ExportOut])
+def list_exports(request):
+    """The company's exports, newest first."""
+    require_company_admin(request.user, exports.EXPORT_PERMISSION)
+    return [export_as_dict(archive) for archive in exports.visible_exports(request.company)]
+
+
+@router.get("/exports/{int:export_id}", response=ExportOut)
+def get_export(request, export_id: int):
+    return export_as_dict(_get(request, export_id))
+
+
+@router.delete("/exports/{int:export_id}", response={204: None})
+def delete_export(request, export_id: int):
+    """Delete an export now (its file too); a running export is cancelled."""
+    exports.do_delete_export(_get(request, export_id), actor=request.user)
+    return Status(204, None)
+
+
+@router.get("/exports/{int:export_id}/download")
+def download_export(request, export_id: int):
+    """The archive (application/zip). 409 ``export_not_ready`` while it runs, 410 ``export_expired`` after expiry."""
+    archive = _get(request, export_id)
+    handle = exports.do_open_export_download(archive, actor=request.user)
+    return FileResponse(
+        handle, as_attachment=True, filename=exports.download_filename(archive), content_type="application/zip"
+    )
