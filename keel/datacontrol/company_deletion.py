@@ -35,10 +35,12 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from keel.accounts import reauth
 from keel.accounts.access import require_company_admin
+from keel.accounts.actions import do_end_sessions
 from keel.accounts.models import ApiToken, Company
 from keel.accounts.notify import send_email
-from keel.accounts.throttle import FailureThrottle, minutes_text
+from keel.accounts.throttle import minutes_text
 from keel.audit.actions import record
 from keel.datacontrol import eraser, graph
 from keel.datacontrol.models import DeletionReceipt, ExportArchive
@@ -157,18 +159,12 @@ def latest_export(company):
 # --- re-authentication and the optional e-mailed code ------------------------------------------------------------
 
 
-# Failed re-authentications (password or e-mailed code) per user, counted in the login's window.
-REAUTH_THROTTLE = FailureThrottle(
-    "company-deletion:reauth-failures", "KEEL_REAUTH_ATTEMPTS", "KEEL_LOGIN_WINDOW_SECONDS"
-)
-
-
 def _code_key(user):
     return f"keel:company-deletion:code:{user.pk}"
 
 
 def _ensure_not_throttled(user):
-    wait = REAUTH_THROTTLE.wait_seconds(user.pk)
+    wait = reauth.wait_seconds(user)
     if wait:
         raise RateLimited(
             f"Too many failed attempts to confirm the deletion. Try again in {minutes_text(wait)}.",
@@ -205,7 +201,7 @@ def _check_code(user, code):
         )
     expected = cache.get(_code_key(user))
     if not expected or not constant_time_compare(expected, _code_digest(user, code)):
-        REAUTH_THROTTLE.count_failure(user.pk)
+        reauth.count_failure(user)
         raise Forbidden(
             "The one-time code is not correct or has expired. Ask for a new code and try again.",
             code="verification_failed",
@@ -222,8 +218,9 @@ def _check_confirmation(user, company_name, password, code):
             code="confirmation_mismatch",
             field="company_name",
         )
-    if not user.check_password(password or ""):
-        REAUTH_THROTTLE.count_failure(user.pk)
+    # The attempt is reserved before the password is checked: concurrent wrong guesses are counted exactly.
+    message = "Too many failed attempts to confirm the deletion."
+    if not reauth.password_confirmed(user, password, message=message, wait_field="retry_after"):
         raise Forbidden(
             "The password is not correct. Re-enter the password you log in with.",
             code="reauthentication_failed",
@@ -231,7 +228,7 @@ def _check_confirmation(user, company_name, password, code):
         )
     if settings.KEEL_DELETION_EMAIL_CODE:
         _check_code(user, code)
-    REAUTH_THROTTLE.forget(user.pk)
+    reauth.forget(user)
 
 
 # --- starting the deletion -----------------------------------------------------------------------------------------
@@ -307,12 +304,13 @@ def start_company_deletion(company, requested_by=None, requester_email=None):
 def revoke_access(company):
     """API tokens revoked, campaigns and workflows stopped. Idempotent.
 
-    Sessions need no change here: the company's status ends every session of its users at their next request,
-    with the message "This company's data is being deleted" (CompanyMiddleware), and the API refuses them too.
-    Tokens are revoked as well, so that not even a mistake in that check could let an old token back in.
+    Sessions are ended (deleted) here; besides, the company's status ends any session of its users at its next
+    request (CompanyMiddleware), and the API refuses them too. Tokens are revoked as well, so that not even a
+    mistake in that check could let an old token back in.
     """
     now = timezone.now()
     ApiToken.objects.filter(company=company, revoked_at__isnull=True).update(revoked_at=now)
+    do_end_sessions(company, actor=None)  # the session table is global: its rows of the company go now
     # As "Stop" does: a sending campaign's task ends before its next batch.
     Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).update(status=Campaign.Status.STOPPED)
     Workflow.objects.filter(company=company, status=Workflow.Status.ACTIVE).update(status=Workflow.Status.INACTIVE)
