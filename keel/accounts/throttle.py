@@ -150,6 +150,7 @@ class _Throttle:
         """Return one reserved attempt of each of ``subjects`` (the check it was reserved for succeeded)."""
         for subject in subjects:
             self._change(subject, lambda state, now: _State(max(state.count - 1, 0), *_times(state)))
+            self._rows(subject).filter(count=0).delete()  # nothing counted: no row to keep
 
     def forget(self, *subjects):
         """Drop everything counted for ``subjects`` (after a success)."""
