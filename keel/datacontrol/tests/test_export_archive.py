@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import connection, models
 from django.test.utils import isolate_apps
 
-from keel.accounts.models import ApiToken, Company, Notice, User
+from keel.accounts.models import ApiToken, Company, Notice, User, UserSession
 from keel.audit.actions import record
 from keel.contacts.models import (
     Attachment,
@@ -101,6 +101,9 @@ def populate(company):
     WorkflowEnrollment.objects.create(company=company, workflow=workflow, contact=contacts[1])
     token, raw_token = ApiToken.issue(admin, 'CI token, "main"')
     Notice.objects.create(company=company, user=admin, message="Export ready ✅", link="/settings/data/export/")
+    UserSession.objects.create(
+        company=company, user=admin, session_key=f"key-{company.pk}", user_agent="Firefox", ip_address="192.0.2.1"
+    )
     IntegrationConnection.objects.create(
         company=company,
         provider="Mailer, Inc.",
@@ -181,7 +184,13 @@ def test_scopes_hold_what_the_issue_names():
     assert {graph.label(m) for m in graph.crm_models()} <= by_scope["contacts"]
     assert by_scope["campaigns"] == {"marketing.Campaign"}
     assert by_scope["workflows"] == {"marketing.Workflow"}
-    assert by_scope["users"] == {"accounts.User", "accounts.Role", "accounts.ApiToken", "accounts.Notice"}
+    assert by_scope["users"] == {
+        "accounts.User",
+        "accounts.Role",
+        "accounts.ApiToken",
+        "accounts.Notice",
+        "accounts.UserSession",
+    }
     assert by_scope["integrations"] == {"integrations.IntegrationConnection"}
     assert by_scope["audit_log"] == {"audit.AuditEvent"}
 
