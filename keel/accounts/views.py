@@ -77,10 +77,7 @@ def _user_from_link(uidb64):
 def set_password_view(request, uidb64, token):
     user = _user_from_link(uidb64)
     valid = (
-        user is not None
-        and user.is_active
-        and user.company.is_active
-        and set_password_tokens.check_token(user, token)
+        user is not None and user.is_active and user.company.is_active and set_password_tokens.check_token(user, token)
     )
     if not valid:
         return render(request, "accounts/set_password.html", {"invalid": True}, status=404)

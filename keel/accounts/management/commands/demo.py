@@ -81,9 +81,7 @@ class Command(BaseCommand):
         if admin is None:
             role = Role.objects.get(company=company, kind=permissions.ADMIN)
             existing_admin = User.objects.filter(company=company, role=role, is_active=True).first()
-            admin = do_create_user(
-                company, ADMIN_EMAIL, "Alex Admin", role, password=PASSWORD, actor=existing_admin
-            )
+            admin = do_create_user(company, ADMIN_EMAIL, "Alex Admin", role, password=PASSWORD, actor=existing_admin)
         return company, admin
 
     def member(self, company, admin):
