@@ -41,6 +41,14 @@ class SessionStore(DatabaseSessionStore):
         if session_key:
             UserSession.objects.filter(session_key=session_key).delete()
 
+    @classmethod
+    def clear_expired(cls):
+        """``django-admin clearsessions``: expired sessions go, and with them their UserSession rows."""
+        from keel.accounts.models import UserSession
+
+        super().clear_expired()
+        UserSession.objects.exclude(session_key__in=cls.get_model_class().objects.values("session_key")).delete()
+
 
 @receiver(user_logged_in, dispatch_uid="keel.accounts.sessions.remember")
 def remember_session(sender, request, user, **kwargs):

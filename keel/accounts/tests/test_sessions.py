@@ -120,3 +120,15 @@ def test_last_seen_is_stored_at_most_once_a_minute(admin):
     session.save()
     browser.get("/profile/")
     assert UserSession.objects.get().last_seen_at > old + timedelta(minutes=59)
+
+
+def test_clearing_expired_sessions_clears_their_rows(admin):
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    logged_in(admin)
+    kept = logged_in(admin)
+    expired = UserSession.objects.exclude(session_key=kept.session.session_key).get()
+    Session.objects.filter(session_key=expired.session_key).update(expire_date=timezone.now())
+    call_command("clearsessions")
+    assert list(UserSession.objects.values_list("session_key", flat=True)) == [kept.session.session_key]
