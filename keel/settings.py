@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.messages",
+    "django.contrib.sessions",
     "django.contrib.staticfiles",
     "django_tasks_db",
     "keel.accounts",
@@ -113,9 +114,9 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/contacts/"
 
-# Signed-cookie sessions: no session table holds a tenant's user ids, and a session dies the moment its user is
-# deactivated, its company starts deletion, or its session epoch is bumped (User.get_session_auth_hash).
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions in the database, so that logout, deactivation, a password change and company deletion end
+# them for real (a copied cookie dies with its row); keel.accounts.sessions keeps each one's UserSession row.
+SESSION_ENGINE = "keel.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 SESSION_COOKIE_SECURE = env_bool("KEEL_SECURE_COOKIES", False)
@@ -200,6 +201,8 @@ KEEL_DELETION_EMAIL_CODE = env_bool("KEEL_DELETION_EMAIL_CODE", False)
 KEEL_LOGIN_ATTEMPTS = env_int("KEEL_LOGIN_ATTEMPTS", 5)
 KEEL_LOGIN_WINDOW_SECONDS = env_int("KEEL_LOGIN_WINDOW_SECONDS", 300)
 KEEL_REAUTH_ATTEMPTS = env_int("KEEL_REAUTH_ATTEMPTS", 5)
+# Per account and client address, the wait after the free attempts doubles up to this (docs/accounts.md).
+KEEL_LOGIN_BACKOFF_MAX_SECONDS = env_int("KEEL_LOGIN_BACKOFF_MAX_SECONDS", 3600)
 KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = float(os.environ.get("KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", 5))
 
 LOGGING = {

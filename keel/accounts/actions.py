@@ -1,19 +1,26 @@
-"""State changes of companies, users, roles and tokens. Views, API and CLI all call these (``do_*``)."""
+"""State changes of companies, users, roles, sessions and tokens: the one write boundary (``do_*``).
 
-from django.conf import settings
-from django.contrib.auth import password_validation
-from django.contrib.auth.tokens import PasswordResetTokenGenerator
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+Views, API and command line only parse input and render output; every action checks its actor's permission
+itself. Signature style ``do_x(target, ..., *, actor)``; ``actor=None`` stands for the system (the operators'
+command line, a job), which no request can pass.
+"""
+
+from django.contrib.sessions.models import Session
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
-from keel.accounts import permissions
-from keel.accounts.models import ApiToken, Company, Notice, Plan, Role, User
-from keel.accounts.notify import send_email
+from keel.accounts import permissions, reauth
+from keel.accounts.access import require_permission
+from keel.accounts.invitations import send_invitation
+from keel.accounts.models import ApiToken, Company, Notice, Plan, Role, User, UserSession
+from keel.accounts.validation import (
+    check_password_strength,
+    check_permission_changes,
+    clean_email,
+    clean_new_user_email,
+    email_taken,
+)
 from keel.audit.actions import record
 from keel.errors import Conflict, Forbidden, InvalidInput
 
@@ -36,24 +43,6 @@ def create_builtin_roles(company):
         )
         for kind, label in permissions.BUILTIN_ROLES.items()
     }
-
-
-def clean_email(email):
-    email = (email or "").strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise InvalidInput(f"“{email}” is not a valid e-mail address.", field="email") from None
-    if User.objects.filter(email__iexact=email).exists():
-        raise InvalidInput("A user with this e-mail address already exists.", field="email", code="email_taken")
-    return email
-
-
-def check_password_strength(password, user=None, field="password"):
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), field=field, code="weak_password") from None
 
 
 @transaction.atomic
@@ -84,18 +73,74 @@ def do_create_company(name, admin_email, admin_password, plan="standard", admin_
 # --- API tokens ---------------------------------------------------------------------------------------------------
 
 
-def do_create_api_token(user, name):
+def _require_self(user, actor):
+    if actor is not None and actor.pk != user.pk:
+        raise Forbidden("You can only manage your own sessions, tokens and password.")
+
+
+def do_create_api_token(user, name, *, actor=None):
+    """A new personal token of ``user`` (``actor`` defaults to the user: nobody makes tokens for others)."""
+    _require_self(user, actor)
     token, raw = ApiToken.issue(user, (name or "API token").strip()[:80] or "API token")
     record(user.company, user, "api_token.created", token, name=token.name, prefix=token.prefix)
     return token, raw
 
 
-def do_revoke_api_token(token, actor):
+def do_revoke_api_token(token, *, actor):
+    _require_self(token.user, actor)
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         record(token.company_id, actor, "api_token.revoked", token, name=token.name, prefix=token.prefix)
     return token
+
+
+def revoke_all_tokens(user):
+    """Revokes every live token of ``user``; the number revoked."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def do_revoke_all_api_tokens(user, *, actor):
+    _require_self(user, actor)
+    revoked = revoke_all_tokens(user)
+    if revoked:
+        record(user.company_id, actor, "api_token.revoked_all", user, tokens_revoked=revoked)
+    return revoked
+
+
+# --- sessions -----------------------------------------------------------------------------------------------------
+
+
+def do_end_sessions(target, *, actor, keep_session_key=None):
+    """Ends every session of a user or a company (except ``keep_session_key``): their rows in Django's session
+    table go, so a copied cookie stops working at once. The number ended.
+
+    A user may end their own sessions; ending someone else's needs *Manage users* (deactivation and password
+    resets call this); a company's are ended by the system when its deletion starts (``actor=None``). A user's
+    UserSession rows go too; a company's stay until the deletion erases them with the company, so that a browser
+    coming back meanwhile is told why its session ended (CompanyMiddleware)."""
+    if isinstance(target, Company):
+        if actor is not None:
+            raise Forbidden("Only the system ends every session of a company.")
+        infos = UserSession.objects.filter(company=target)
+    else:
+        if actor is not None and actor.pk != target.pk:
+            require_permission(actor, "manage_users")
+        infos = UserSession.objects.filter(user=target)
+    if keep_session_key:
+        infos = infos.exclude(session_key=keep_session_key)
+    keys = list(infos.values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    if not isinstance(target, Company):
+        UserSession.objects.filter(session_key__in=keys).delete()
+    return len(keys)
+
+
+def do_end_session(session, *, actor):
+    """Ends one session from the profile page's list (one's own only)."""
+    _require_self(session.user, actor)
+    Session.objects.filter(session_key=session.session_key).delete()
+    UserSession.objects.filter(pk=session.pk).delete()
 
 
 # --- logins and passwords -----------------------------------------------------------------------------------------
@@ -105,50 +150,43 @@ def do_record_login(user, ip, via="form"):
     record(user.company, user, "user.logged_in", user, ip=ip, via=via)
 
 
-class SetPasswordTokenGenerator(PasswordResetTokenGenerator):
-    """Signed set-password links. A link dies once the password is set, or the user is deactivated."""
-
-    key_salt = "keel.accounts.set_password"
-
-    def _make_hash_value(self, user, timestamp):
-        return f"{super()._make_hash_value(user, timestamp)}:{user.is_active}:{user.session_epoch}"
-
-
-set_password_tokens = SetPasswordTokenGenerator()
-
-
-def set_password_path(user):
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    return f"/set-password/{uid}/{set_password_tokens.make_token(user)}/"
-
-
-def do_set_password(user, password, actor=None):
+def do_set_password(user, password, *, actor=None):
+    """A new password: through a set-password link (``actor=None``: the link is the proof) or the profile page.
+    Every session of the user ends (the profile page then keeps its own, see ``do_change_password``)."""
+    _require_self(user, actor)
     check_password_strength(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
+    do_end_sessions(user, actor=None)
     record(user.company, actor or user, "user.password_set", user)
     return user
 
 
-def do_change_password(user, current_password, new_password):
-    if not user.check_password(current_password):
+def do_change_password(user, current_password, new_password, *, actor, keep_session_key=None, revoke_tokens=False):
+    """The profile page's change: the current password is re-authenticated (throttled per user like the company
+    deletion's password step), every other session ends, and with ``revoke_tokens`` every API token too."""
+    _require_self(user, actor)
+    if not reauth.password_confirmed(user, current_password, message="Too many wrong current passwords."):
         raise InvalidInput("Your current password is not correct.", field="current_password", code="wrong_password")
-    return do_set_password(user, new_password, actor=user)
+    with transaction.atomic():
+        check_password_strength(new_password, user)
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        ended = do_end_sessions(user, actor=actor, keep_session_key=keep_session_key)
+        revoked = revoke_all_tokens(user) if revoke_tokens else 0
+        record(user.company, actor, "user.password_set", user, sessions_ended=ended, tokens_revoked=revoked)
+    return user
 
 
 # --- users --------------------------------------------------------------------------------------------------------
 
 
-def role_of_company(company, role_id, field="role_id"):
-    role = Role.objects.filter(company=company, pk=role_id).first()
-    if role is None:
-        raise InvalidInput("Choose one of the company's roles.", field=field, code="unknown_role")
-    return role
-
-
-def _require_admin_for_admin_changes(actor, *roles):
+def _require_user_manager(actor, *roles):
+    if actor is None:
+        return
+    require_permission(actor, "manage_users")
     # Without this, a user allowed to manage users could make anyone (themselves included) a Company Administrator.
-    if actor is not None and any(r.is_company_admin for r in roles) and not actor.is_company_admin:
+    if any(r.is_company_admin for r in roles) and not actor.is_company_admin:
         raise Forbidden("Only a Company Administrator can grant, change or remove the Company Administrator role.")
 
 
@@ -164,12 +202,13 @@ def _ensure_other_active_admin(user):
         raise Conflict(LAST_ADMIN_MESSAGE, code="last_admin")
 
 
-def do_create_user(company, actor, email, name, role, password=None):
+def do_create_user(company, email, name, role, password=None, *, actor):
     """A user of ``company``. Without a password, they get an invitation e-mail with a set-password link."""
+    _require_user_manager(actor)
     if role.company_id != company.pk:
         raise InvalidInput("Choose one of the company's roles.", field="role_id", code="unknown_role")
-    _require_admin_for_admin_changes(actor, role)
-    email = clean_email(email)
+    _require_user_manager(actor, role)
+    email = clean_new_user_email(company, email)
     if password:
         check_password_strength(password, User(email=email, name=name or ""))
     try:
@@ -181,25 +220,13 @@ def do_create_user(company, actor, email, name, role, password=None):
             if not password:
                 transaction.on_commit(lambda: send_invitation(user, actor))
     except IntegrityError:  # the same e-mail added at the same moment by someone else
-        raise InvalidInput(
-            "A user with this e-mail address already exists.", field="email", code="email_taken"
-        ) from None
+        raise email_taken() from None
     return user
 
 
-def send_invitation(user, actor):
-    inviter = (actor.name or actor.email) if actor else "Your Company Administrator"
-    send_email(
-        user.email,
-        f"You are invited to {user.company.name} on Keel",
-        f"{inviter} invited you to {user.company.name} on Keel. Choose your password to log in "
-        f"(the link works once, for {_link_validity()}):",
-        set_password_path(user),
-    )
-
-
-def do_send_invitation(user, actor):
+def do_send_invitation(user, *, actor):
     """Sends (again) a link to set a password: for an invitation that expired, or a forgotten password."""
+    _require_user_manager(actor, user.role)
     if not user.is_active:
         raise InvalidInput("Reactivate the user before sending them a link.", code="user_inactive")
     send_invitation(user, actor)
@@ -207,17 +234,38 @@ def do_send_invitation(user, actor):
     return user
 
 
-def _link_validity():
-    days = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
-    return "1 day" if days == 1 else f"{days} days"
+def do_reset_password(user, *, actor):
+    """An administrator's reset (a password may have leaked): the old password stops working, every session
+    ends and every API token is revoked at once, and the user gets a link to choose a new password."""
+    _require_user_manager(actor, user.role)
+    if not user.is_active:
+        raise InvalidInput("Reactivate the user before resetting their password.", code="user_inactive")
+    with transaction.atomic():
+        user.set_unusable_password()
+        user.session_epoch += 1
+        user.save(update_fields=["password", "session_epoch"])
+        ended = do_end_sessions(user, actor=actor)
+        revoked = revoke_all_tokens(user)
+        record(
+            user.company_id,
+            actor,
+            "user.password_reset",
+            user,
+            email=user.email,
+            tokens_revoked=revoked,
+            sessions_ended=ended,
+        )
+        transaction.on_commit(lambda: send_invitation(user, actor))
+    return user
 
 
-def do_change_user_role(user, role, actor):
+def do_change_user_role(user, role, *, actor):
+    _require_user_manager(actor)
     if role.company_id != user.company_id:
         raise InvalidInput("Choose one of the company's roles.", field="role_id", code="unknown_role")
     if role.pk == user.role_id:
         return user
-    _require_admin_for_admin_changes(actor, user.role, role)
+    _require_user_manager(actor, user.role, role)
     with transaction.atomic():
         _lock_company(user.company_id)
         user = User.objects.select_related("role").get(pk=user.pk)
@@ -230,11 +278,12 @@ def do_change_user_role(user, role, actor):
     return user
 
 
-def do_deactivate_user(user, actor):
-    """Ends the user's access at once: every session (session epoch) and every API token."""
+def do_deactivate_user(user, *, actor):
+    """Ends the user's access at once: every session and every API token."""
+    _require_user_manager(actor)
     if actor is not None and actor.pk == user.pk:
         raise InvalidInput("You cannot deactivate yourself.", field="is_active", code="cannot_deactivate_self")
-    _require_admin_for_admin_changes(actor, user.role)
+    _require_user_manager(actor, user.role)
     with transaction.atomic():
         _lock_company(user.company_id)
         user = User.objects.select_related("role").get(pk=user.pk)
@@ -243,15 +292,24 @@ def do_deactivate_user(user, actor):
         if user.role.is_company_admin:
             _ensure_other_active_admin(user)
         user.is_active = False
-        user.session_epoch += 1
+        user.session_epoch += 1  # also ends a session that has no UserSession row
         user.save(update_fields=["is_active", "session_epoch"])
-        revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        record(user.company_id, actor, "user.deactivated", user, email=user.email, tokens_revoked=revoked)
+        ended = do_end_sessions(user, actor=actor)
+        revoked = revoke_all_tokens(user)
+        record(
+            user.company_id,
+            actor,
+            "user.deactivated",
+            user,
+            email=user.email,
+            tokens_revoked=revoked,
+            sessions_ended=ended,
+        )
     return user
 
 
-def do_reactivate_user(user, actor):
-    _require_admin_for_admin_changes(actor, user.role)
+def do_reactivate_user(user, *, actor):
+    _require_user_manager(actor, user.role)
     if not user.is_active:
         user.is_active = True
         user.save(update_fields=["is_active"])
@@ -259,44 +317,26 @@ def do_reactivate_user(user, actor):
     return user
 
 
-def do_update_user(user, actor, role=None, is_active=None):
+def do_update_user(user, *, actor, role=None, is_active=None):
     """The API's PATCH: role and active state change together or not at all."""
+    _require_user_manager(actor)
     with transaction.atomic():
         if role is not None:
-            user = do_change_user_role(user, role, actor)
+            user = do_change_user_role(user, role, actor=actor)
         if is_active is False:
-            user = do_deactivate_user(user, actor)
+            user = do_deactivate_user(user, actor=actor)
         elif is_active is True:
-            user = do_reactivate_user(user, actor)
+            user = do_reactivate_user(user, actor=actor)
     return user
 
 
 # --- roles --------------------------------------------------------------------------------------------------------
 
 
-def check_permission_changes(role, changes):
-    """Refuses unknown codes, admin-only permissions on other roles, and locking the administrators out."""
-    for code, granted in changes.items():
-        perm = permissions.PERMISSIONS_BY_CODE.get(code)
-        if perm is None:
-            raise InvalidInput(f"Unknown permission “{code}”.", field=f"permissions.{code}", code="unknown_permission")
-        if granted and perm.admin_only and not role.is_company_admin:
-            raise InvalidInput(
-                f"“{perm.label}” can be granted to the Company Administrator role only.",
-                field=f"permissions.{code}",
-                code="permission_not_allowed_for_role",
-            )
-        if not granted and role.is_company_admin and code in permissions.ALWAYS_ON_FOR_ADMIN:
-            raise InvalidInput(
-                f"The Company Administrator role always keeps “{perm.label}”, so that the company cannot lock "
-                "itself out.",
-                field=f"permissions.{code}",
-                code="permission_required_for_admin_role",
-            )
-
-
-def do_update_role_permissions(role, changes, actor):
+def do_update_role_permissions(role, changes, *, actor):
     """Grant (True) or withdraw (False) permission codes. Codes not named keep their current state."""
+    if actor is not None:
+        require_permission(actor, "manage_roles")
     if actor is not None and role.is_company_admin and not actor.is_company_admin:
         raise Forbidden("Only a Company Administrator can change the Company Administrator role.")
     check_permission_changes(role, changes)
@@ -327,5 +367,6 @@ def do_update_role_permissions(role, changes, actor):
 # --- notices ------------------------------------------------------------------------------------------------------
 
 
-def do_mark_notices_read(user):
+def do_mark_notices_read(user, *, actor=None):
+    _require_self(user, actor)
     return Notice.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())

@@ -9,6 +9,7 @@ from keel.accounts import actions, permissions
 from keel.accounts.access import require_permission
 from keel.accounts.login import check_credentials, client_ip
 from keel.accounts.models import Role, User
+from keel.accounts.validation import role_of_company
 from keel.errors import Forbidden
 from keel.tenancy import tenant_get
 
@@ -29,7 +30,7 @@ class TokenOut(Schema):
 def create_token(request, payload: TokenIn):
     """Exchange an e-mail and password for a personal API token (shown once). Throttled like the login form."""
     user = check_credentials(payload.email, payload.password, client_ip(request))
-    _, raw = actions.do_create_api_token(user, payload.name or "Created through the API")
+    _, raw = actions.do_create_api_token(user, payload.name or "Created through the API", actor=user)
     actions.do_record_login(user, client_ip(request), via="api")
     return Status(201, {"token": raw})
 
@@ -63,6 +64,16 @@ def me(request):
         "company": {"id": company.pk, "name": company.name, "plan": company.plan_id, "status": company.status},
         "permissions": [p.code for p in permissions.PERMISSIONS if user.has_perm_code(p.code)],
     }
+
+
+class RevokedOut(Schema):
+    revoked: int
+
+
+@router.post("/me/tokens/revoke", response=RevokedOut)
+def revoke_my_tokens(request):
+    """Revoke every API token of the current user, the one this request uses included (after a leak)."""
+    return {"revoked": actions.do_revoke_all_api_tokens(request.user, actor=request.user)}
 
 
 # --- users --------------------------------------------------------------------------------------------------------
@@ -105,9 +116,10 @@ def list_users(request):
 
 @router.post("/users", response={201: UserOut})
 def create_user(request, payload: UserIn):
-    require_permission(request.user, "manage_users")
-    role = actions.role_of_company(request.company, payload.role_id)
-    user = actions.do_create_user(request.company, request.user, payload.email, payload.name, role, payload.password)
+    role = role_of_company(request.company, payload.role_id)
+    user = actions.do_create_user(
+        request.company, payload.email, payload.name, role, payload.password, actor=request.user
+    )
     return Status(201, user_dict(user))
 
 
@@ -119,10 +131,17 @@ def get_user(request, user_id: int):
 
 @router.patch("/users/{user_id}", response=UserOut)
 def update_user(request, user_id: int, payload: UserPatch):
-    require_permission(request.user, "manage_users")
     user = tenant_get(request.company, _company_users(request), pk=user_id)
-    role = actions.role_of_company(request.company, payload.role_id) if payload.role_id is not None else None
-    user = actions.do_update_user(user, request.user, role=role, is_active=payload.is_active)
+    role = role_of_company(request.company, payload.role_id) if payload.role_id is not None else None
+    user = actions.do_update_user(user, actor=request.user, role=role, is_active=payload.is_active)
+    return user_dict(User.objects.select_related("role").get(pk=user.pk))
+
+
+@router.post("/users/{user_id}/reset-password", response=UserOut)
+def reset_password(request, user_id: int):
+    """The old password stops working, sessions end, API tokens are revoked; the user gets a set-password link."""
+    user = tenant_get(request.company, _company_users(request), pk=user_id)
+    actions.do_reset_password(user, actor=request.user)
     return user_dict(User.objects.select_related("role").get(pk=user.pk))
 
 
@@ -173,6 +192,5 @@ def get_role(request, role_id: int):
 
 @router.patch("/roles/{role_id}", response=RoleOut)
 def update_role(request, role_id: int, payload: RolePatch):
-    require_permission(request.user, "manage_roles")
     role = tenant_get(request.company, Role, pk=role_id)
-    return role_dict(actions.do_update_role_permissions(role, payload.permissions, request.user))
+    return role_dict(actions.do_update_role_permissions(role, payload.permissions, actor=request.user))

@@ -1,4 +1,7 @@
+from django.conf import settings
 from django.contrib import auth, messages
+
+from keel.accounts.sessions import note_last_seen
 
 COMPANY_DELETING_MESSAGE = "This company's data is being deleted."
 
@@ -20,6 +23,9 @@ class CompanyMiddleware:
                 request.ended_by_company_deletion = True
             else:
                 request.company = user.company
+                note_last_seen(request)
+        elif _session_ended_by_company_deletion(request):
+            request.ended_by_company_deletion = True
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
@@ -27,3 +33,14 @@ class CompanyMiddleware:
         if getattr(request, "ended_by_company_deletion", False):
             messages.error(request, COMPANY_DELETING_MESSAGE)
         return None
+
+
+def _session_ended_by_company_deletion(request):
+    """A browser whose session cookie names a session that company deletion ended (the session row is gone, its
+    UserSession row stays until the deletion erases it). One query, and only for such a stale cookie."""
+    from keel.accounts.models import Company, UserSession
+
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not key or request.session.session_key:
+        return False
+    return UserSession.objects.filter(session_key=key, company__status=Company.Status.DELETING).exists()

@@ -148,3 +148,42 @@ class Notice(TenantModel):
 
     class Meta(TenantModel.Meta):
         pass
+
+
+class UserSession(TenantModel):
+    """One logged-in browser session of a user: what the profile page lists, and how Keel finds a user's or a
+    company's sessions to end them. The session's data stays in Django's session table (``django_session``);
+    this row carries the company key, so that export and deletion cover it like every tenant row."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip_address = models.CharField(max_length=64, blank=True)
+
+    # The key would let anyone who reads it use the session: it never leaves the system.
+    secret_fields = ("session_key",)
+
+    class Meta(TenantModel.Meta):
+        pass
+
+
+class AttemptCount(models.Model):
+    """Global: the failed-attempt counts of the throttles (keel/accounts/throttle.py), one row per scope and
+    subject. Subjects are keyed digests, so a row holds no e-mail or client address; rows expire by themselves."""
+
+    scope = models.CharField(max_length=60)
+    subject = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+    window_ends_at = models.DateTimeField()
+    blocked_until = models.DateTimeField()
+    # Bumped by every write: a write names the version it read, so two concurrent writes cannot both succeed.
+    version = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "subject"], name="attempt_count_unique_subject")]
+        indexes = [models.Index(fields=["window_ends_at"], name="attempt_count_expiry")]
+
+    def __str__(self):
+        return f"{self.scope}: {self.count}"

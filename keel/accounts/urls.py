@@ -10,6 +10,9 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/tokens/", views.create_token, name="create_token"),
     path("profile/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("profile/tokens/revoke-all/", views.revoke_all_tokens, name="revoke_all_tokens"),
+    path("profile/sessions/<int:session_id>/end/", views.end_session, name="end_session"),
+    path("profile/sessions/end-others/", views.end_other_sessions, name="end_other_sessions"),
     path("profile/notices/read/", views.mark_notices_read, name="mark_notices_read"),
     path("profile/password/", views.change_password, name="change_password"),
     path("settings/users/", views.users, name="users"),
@@ -17,6 +20,7 @@ urlpatterns = [
     path("settings/users/<int:user_id>/deactivate/", views.deactivate_user, name="deactivate_user"),
     path("settings/users/<int:user_id>/reactivate/", views.reactivate_user, name="reactivate_user"),
     path("settings/users/<int:user_id>/invite/", views.invite_user, name="invite_user"),
+    path("settings/users/<int:user_id>/reset-password/", views.reset_password, name="reset_password"),
     path("settings/roles/", views.roles, name="roles"),
     path("settings/roles/<int:role_id>/", views.role_detail, name="role_detail"),
 ]

@@ -2,7 +2,9 @@
 
 from django.conf import settings
 from django.contrib import auth, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.encoding import force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
@@ -12,9 +14,11 @@ from django.views.decorators.http import require_POST
 
 from keel.accounts import actions, permissions
 from keel.accounts.access import company_page
+from keel.accounts.invitations import set_password_tokens
 from keel.accounts.login import check_credentials, client_ip
-from keel.accounts.models import ApiToken, Notice, Role, User
-from keel.errors import KeelError
+from keel.accounts.models import ApiToken, Notice, Role, User, UserSession
+from keel.accounts.validation import role_of_company
+from keel.errors import Forbidden, KeelError
 from keel.tenancy import tenant_get
 
 
@@ -55,7 +59,7 @@ def login_view(request):
 
 @require_POST
 def logout_view(request):
-    auth.logout(request)
+    auth.logout(request)  # deletes the session's row (and its UserSession): a copied cookie dies with it
     messages.info(request, "You have been logged out.")
     return redirect(settings.LOGIN_URL)
 
@@ -73,10 +77,7 @@ def _user_from_link(uidb64):
 def set_password_view(request, uidb64, token):
     user = _user_from_link(uidb64)
     valid = (
-        user is not None
-        and user.is_active
-        and user.company.is_active
-        and actions.set_password_tokens.check_token(user, token)
+        user is not None and user.is_active and user.company.is_active and set_password_tokens.check_token(user, token)
     )
     if not valid:
         return render(request, "accounts/set_password.html", {"invalid": True}, status=404)
@@ -87,7 +88,7 @@ def set_password_view(request, uidb64, token):
             error = "The two passwords do not match."
         else:
             try:
-                actions.do_set_password(user, password)
+                actions.do_set_password(user, password, actor=None)  # the link is the proof
             except KeelError as exc:
                 error = exc.message
             else:
@@ -103,6 +104,8 @@ def _render_profile(request, new_token=None, status=200):
     context = {
         "tokens": ApiToken.objects.filter(company=request.company, user=request.user).order_by("-id"),
         "notices": Notice.objects.filter(company=request.company, user=request.user).order_by("-id")[:50],
+        "sessions": UserSession.objects.filter(company=request.company, user=request.user).order_by("-last_seen_at"),
+        "current_session_key": request.session.session_key,
         "new_token": new_token,
     }
     return render(request, "accounts/profile.html", context, status=status)
@@ -116,7 +119,7 @@ def profile(request):
 @company_page()
 @require_POST
 def create_token(request):
-    token, raw = actions.do_create_api_token(request.user, request.POST.get("name", ""))
+    token, raw = actions.do_create_api_token(request.user, request.POST.get("name", ""), actor=request.user)
     messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
     return _render_profile(request, new_token=raw)
 
@@ -125,16 +128,41 @@ def create_token(request):
 @require_POST
 def revoke_token(request, token_id):
     token = tenant_get(request.company, ApiToken, pk=token_id, user=request.user)
-    actions.do_revoke_api_token(token, request.user)
+    actions.do_revoke_api_token(token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked.")
-    return redirect("/profile/")
+    return redirect(reverse("profile") + "#tokens")
+
+
+@company_page()
+@require_POST
+def revoke_all_tokens(request):
+    revoked = actions.do_revoke_all_api_tokens(request.user, actor=request.user)
+    messages.success(request, f"{revoked} API token{'s' if revoked != 1 else ''} revoked.")
+    return redirect(reverse("profile") + "#tokens")
+
+
+@company_page()
+@require_POST
+def end_session(request, session_id):
+    session = tenant_get(request.company, UserSession, pk=session_id, user=request.user)
+    actions.do_end_session(session, actor=request.user)
+    messages.success(request, "The session has ended.")
+    return redirect(reverse("profile") + "#sessions")
+
+
+@company_page()
+@require_POST
+def end_other_sessions(request):
+    ended = actions.do_end_sessions(request.user, actor=request.user, keep_session_key=request.session.session_key)
+    messages.success(request, f"{ended} other session{'s' if ended != 1 else ''} ended.")
+    return redirect(reverse("profile") + "#sessions")
 
 
 @company_page()
 @require_POST
 def mark_notices_read(request):
-    actions.do_mark_notices_read(request.user)
-    return redirect("/profile/#notices")
+    actions.do_mark_notices_read(request.user, actor=request.user)
+    return redirect(reverse("profile") + "#notices")
 
 
 @sensitive_post_parameters("current_password", "password", "password2")
@@ -145,14 +173,22 @@ def change_password(request):
     try:
         if password != password2:
             raise KeelError("The two new passwords do not match.")
-        actions.do_change_password(request.user, request.POST.get("current_password", ""), password)
+        actions.do_change_password(
+            request.user,
+            request.POST.get("current_password", ""),
+            password,
+            actor=request.user,
+            keep_session_key=request.session.session_key,
+            revoke_tokens=bool(request.POST.get("revoke_tokens")),
+        )
     except KeelError as exc:
         messages.error(request, exc.message)
     else:
-        # Keeps this session; every other session of the user ends (the password is part of the session hash).
+        # Keeps this session (under a new key); every other session of the user has ended.
         auth.update_session_auth_hash(request, request.user)
-        messages.success(request, "Your password has been changed.")
-    return redirect("/profile/")
+        revoked = " Your API tokens have been revoked." if request.POST.get("revoke_tokens") else ""
+        messages.success(request, f"Your password has been changed.{revoked}")
+    return redirect(reverse("profile") + "#password")
 
 
 # --- Admin Settings → Users ---------------------------------------------------------------------------------------
@@ -171,14 +207,16 @@ def users(request):
         try:
             if form["mode"] == "password" and not password:
                 raise KeelError("Enter an initial password, or choose to send an invitation e-mail.")
-            role = actions.role_of_company(request.company, _int_or_none(form["role"]), field="role")
-            user = actions.do_create_user(request.company, request.user, form["email"], form["name"], role, password)
+            role = role_of_company(request.company, _int_or_none(form["role"]), field="role")
+            user = actions.do_create_user(
+                request.company, form["email"], form["name"], role, password, actor=request.user
+            )
         except KeelError as exc:
             messages.error(request, exc.message)
         else:
             sent = "" if password else " An invitation e-mail with a link to set a password is on its way."
             messages.success(request, f"User {user.email} added.{sent}")
-            return redirect("/settings/users/")
+            return redirect(reverse("users"))
     context = {
         "users": User.objects.filter(company=request.company).select_related("role").order_by("email"),
         "roles": company_roles,
@@ -195,53 +233,68 @@ def _int_or_none(value):
 
 
 def _user_change(request, user_id, change, success):
+    """Applies an action to one of the company's users (another company's is not found: 404)."""
     target = tenant_get(request.company, User.objects.select_related("role"), pk=user_id)
     try:
         change(target)
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None  # the 403 page, as for any page the role may not use
     except KeelError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, success.format(email=target.email))
-    return redirect("/settings/users/")
+    return redirect(reverse("users"))
 
 
-@company_page(permission="manage_users")
+@company_page()  # the action checks the permission
 @require_POST
 def change_user_role(request, user_id):
     def change(target):
-        role = actions.role_of_company(request.company, _int_or_none(request.POST.get("role")), field="role")
-        actions.do_change_user_role(target, role, request.user)
+        role = role_of_company(request.company, _int_or_none(request.POST.get("role")), field="role")
+        actions.do_change_user_role(target, role, actor=request.user)
 
     return _user_change(request, user_id, change, "Role of {email} changed.")
 
 
-@company_page(permission="manage_users")
+@company_page()  # the action checks the permission
 @require_POST
 def deactivate_user(request, user_id):
     return _user_change(
         request,
         user_id,
-        lambda target: actions.do_deactivate_user(target, request.user),
+        lambda target: actions.do_deactivate_user(target, actor=request.user),
         "{email} deactivated: their sessions and API tokens no longer work.",
     )
 
 
-@company_page(permission="manage_users")
+@company_page()  # the action checks the permission
 @require_POST
 def reactivate_user(request, user_id):
     return _user_change(
-        request, user_id, lambda target: actions.do_reactivate_user(target, request.user), "{email} reactivated."
+        request, user_id, lambda target: actions.do_reactivate_user(target, actor=request.user), "{email} reactivated."
     )
 
 
-@company_page(permission="manage_users")
+@company_page()  # the action checks the permission
 @require_POST
 def invite_user(request, user_id):
     return _user_change(
         request,
         user_id,
-        lambda target: actions.do_send_invitation(target, request.user),
+        lambda target: actions.do_send_invitation(target, actor=request.user),
         "A new link to set a password was sent to {email}.",
+    )
+
+
+@company_page()  # the action checks the permission
+@require_POST
+def reset_password(request, user_id):
+    return _user_change(
+        request,
+        user_id,
+        lambda target: actions.do_reset_password(target, actor=request.user),
+        "The password of {email} was reset: their sessions and API tokens ended, and a link to choose a new "
+        "password is on its way.",
     )
 
 
@@ -266,12 +319,12 @@ def role_detail(request, role_id):
         # A code posted that this page does not offer is still passed on, so that it is refused, not ignored.
         changes.update({code: True for code in granted if code not in changes})
         try:
-            actions.do_update_role_permissions(role, changes, request.user)
+            actions.do_update_role_permissions(role, changes, actor=request.user)
         except KeelError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, "Role saved.")
-            return redirect(f"/settings/roles/{role.pk}/")
+            return redirect(reverse("role_detail", args=[role.pk]))
     rows = [
         {
             "perm": perm,

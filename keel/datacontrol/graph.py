@@ -17,6 +17,9 @@ from django.db import models
 GLOBAL_MODELS = {
     "accounts.Company": "the tenant root itself: exported as company.csv, deleted last by company deletion",
     "accounts.Plan": "the plan catalogue, shared by all companies",
+    "accounts.AttemptCount": "failed-attempt counts of the throttles; keyed digests and numbers only, they expire",
+    "sessions.Session": "Django's session table; a company's rows are ended through its UserSession rows "
+    "(do_end_sessions) when its deletion starts",
     "datacontrol.DeletionReceipt": "the tombstone of a deleted company; holds no personal data and must outlive it",
     "auth.Permission": "Django framework table, unused by Keel (roles hold Keel's own permission codes)",
     "auth.Group": "Django framework table, unused by Keel",

@@ -21,7 +21,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin():
     def demote(target, actor):
         try:
             barrier.wait()
-            do_change_user_role(target, member_role, actor)
+            do_change_user_role(target, member_role, actor=actor)
             outcomes.append("demoted")
         except Conflict as exc:
             outcomes.append(exc.code)

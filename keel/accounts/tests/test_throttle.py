@@ -16,7 +16,7 @@ def test_minutes_text_rounds_up_to_whole_minutes():
     assert minutes_text(61) == "2 minutes"
 
 
-def test_a_subject_is_refused_once_it_reached_the_limit_and_others_are_not(settings):
+def test_a_subject_is_refused_once_it_reached_the_limit_and_others_are_not(settings, db):
     settings.KEEL_LOGIN_ATTEMPTS = 2
     settings.KEEL_LOGIN_WINDOW_SECONDS = 300
     THROTTLE.count_failure("user:1")
@@ -33,7 +33,7 @@ def test_a_subject_is_refused_once_it_reached_the_limit_and_others_are_not(setti
     assert THROTTLE.wait_seconds("user:1") == 0
 
 
-def test_the_count_starts_again_after_the_window(settings):
+def test_the_count_starts_again_after_the_window(settings, db):
     settings.KEEL_LOGIN_ATTEMPTS = 1
     settings.KEEL_LOGIN_WINDOW_SECONDS = 1
     THROTTLE.count_failure("user:3")

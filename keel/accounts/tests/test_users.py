@@ -312,3 +312,22 @@ def test_api_deactivation_kills_the_users_token(api, member):
 def test_add_user_form_defaults_to_the_member_role(admin_client, company):
     body = admin_client.get("/settings/users/").content.decode()
     assert f'<option value="{role(company, "member").pk}" selected>Member</option>' in body
+
+
+def test_add_user_answers_about_addresses_elsewhere_a_limited_number_of_times(api, company, other_company, settings):
+    """E-mail addresses are unique across Keel, so "taken" says an address has an account somewhere: such answers
+    are limited per company, after which every address outside the company waits alike (free or taken)."""
+    settings.KEEL_EMAIL_TAKEN_ANSWERS = 2
+    member_role = role(company, "member").pk
+    elsewhere = [make_user(other_company, "member").email for _ in range(3)]
+    for email in elsewhere[:2]:
+        response = api.post("users", {"email": email, "role_id": member_role, "password": NEW_PASSWORD})
+        assert response.status_code == 422 and response.json()["error"]["code"] == "email_taken"
+        assert response.json()["error"]["message"] == "A user with this e-mail address already exists."
+    for email in (elsewhere[2], "free-address@acme.test"):
+        response = api.post("users", {"email": email, "role_id": member_role, "password": NEW_PASSWORD})
+        assert response.status_code == 429 and response.json()["error"]["field"] == "email"
+    # An address of the company's own users is no secret to its administrator: always answered.
+    response = api.post("users", {"email": company.admin.email, "role_id": member_role})
+    assert response.json()["error"]["code"] == "email_taken"
+    assert not User.objects.filter(email="free-address@acme.test").exists()

@@ -95,7 +95,8 @@ def test_the_audit_log_records_logins_role_changes_tokens_and_integrations(compa
     from keel.testing import PASSWORD
 
     client.post("/login/", {"username": admin.email, "password": PASSWORD})
-    do_update_role_permissions(Role.objects.get(company=company, kind="admin"), {"delete_all_crm_records": True}, admin)
+    admin_role = Role.objects.get(company=company, kind="admin")
+    do_update_role_permissions(admin_role, {"delete_all_crm_records": True}, actor=admin)
     do_create_api_token(admin, "script")
     connection = do_connect_integration(company, admin, "Mailer", "secret-access-token-123")
     do_disconnect_integration(connection, admin)

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from keel.accounts.actions import do_end_sessions
 from keel.accounts.models import ApiToken, Company
 from keel.audit.actions import record
 from keel.datacontrol.actors import is_operator, requesting_user, require_admin_or_operator
@@ -115,14 +116,15 @@ def _start(company, actor):
 
 
 def revoke_access(company):
-    """API tokens revoked, campaigns and workflows stopped. Idempotent.
+    """API tokens revoked, sessions ended, campaigns and workflows stopped. Idempotent.
 
-    Sessions need no change here: the company's status ends every session of its users at their next request,
-    with the message "This company's data is being deleted" (CompanyMiddleware), and the API refuses them too.
-    Tokens are revoked as well, so that not even a mistake in that check could let an old token back in.
+    Sessions are ended (deleted) here; besides, the company's status ends any session of its users at its next
+    request (CompanyMiddleware), and the API refuses them too. Tokens are revoked as well, so that not even a
+    mistake in that check could let an old token back in.
     """
     now = timezone.now()
     ApiToken.objects.filter(company=company, revoked_at__isnull=True).update(revoked_at=now)
+    do_end_sessions(company, actor=None)  # the session table is global: its rows of the company go now
     # As "Stop" does: a sending campaign's task ends before its next batch.
     Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).update(status=Campaign.Status.STOPPED)
     Workflow.objects.filter(company=company, status=Workflow.Status.ACTIVE).update(status=Workflow.Status.INACTIVE)

@@ -10,17 +10,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from keel.accounts.throttle import FailureThrottle, minutes_text
+from keel.accounts import reauth
+from keel.accounts.throttle import minutes_text
 from keel.datacontrol.company_deletion.emails import send_code
 from keel.errors import Forbidden, InvalidInput, RateLimited
 
 CODE_TTL_SECONDS = 15 * 60
-
-# Failed re-authentications (password or e-mailed code) per user, counted in the login's window.
-REAUTH_THROTTLE = FailureThrottle(
-    "company-deletion:reauth-failures", "KEEL_REAUTH_ATTEMPTS", "KEEL_LOGIN_WINDOW_SECONDS"
-)
-
 
 def _code_key(user):
     return f"keel:company-deletion:code:{user.pk}"
@@ -31,7 +26,7 @@ def _code_digest(user, code):
 
 
 def ensure_not_throttled(user):
-    wait = REAUTH_THROTTLE.wait_seconds(user.pk)
+    wait = reauth.wait_seconds(user)
     if wait:
         raise RateLimited(
             f"Too many failed attempts to confirm the deletion. Try again in {minutes_text(wait)}.",
@@ -58,7 +53,7 @@ def check_code(user, code):
         )
     expected = cache.get(_code_key(user))
     if not expected or not constant_time_compare(expected, _code_digest(user, code)):
-        REAUTH_THROTTLE.count_failure(user.pk)
+        reauth.count_failure(user)
         raise Forbidden(
             "The one-time code is not correct or has expired. Ask for a new code and try again.",
             code="verification_failed",
@@ -76,8 +71,9 @@ def check_confirmation(user, company_name, password, code):
             code="confirmation_mismatch",
             field="company_name",
         )
-    if not user.check_password(password or ""):
-        REAUTH_THROTTLE.count_failure(user.pk)
+    # The attempt is reserved before the password is checked: concurrent wrong guesses are counted exactly.
+    message = "Too many failed attempts to confirm the deletion."
+    if not reauth.password_confirmed(user, password, message=message, wait_field="retry_after"):
         raise Forbidden(
             "The password is not correct. Re-enter the password you log in with.",
             code="reauthentication_failed",
@@ -85,4 +81,4 @@ def check_confirmation(user, company_name, password, code):
         )
     if settings.KEEL_DELETION_EMAIL_CODE:
         check_code(user, code)
-    REAUTH_THROTTLE.forget(user.pk)
+    reauth.forget(user)

@@ -82,14 +82,14 @@ class Command(BaseCommand):
         if admin is None:
             role = Role.objects.get(company=company, kind=permissions.ADMIN)
             existing_admin = User.objects.filter(company=company, role=role, is_active=True).first()
-            admin = do_create_user(company, existing_admin, ADMIN_EMAIL, "Alex Admin", role, password=PASSWORD)
+            admin = do_create_user(company, ADMIN_EMAIL, "Alex Admin", role, password=PASSWORD, actor=existing_admin)
         return company, admin
 
     def member(self, company, admin):
         member = User.objects.filter(email=MEMBER_EMAIL).first()
         if member is None:
             role = Role.objects.get(company=company, kind=permissions.MEMBER)
-            member = do_create_user(company, admin, MEMBER_EMAIL, "Morgan Member", role, password=PASSWORD)
+            member = do_create_user(company, MEMBER_EMAIL, "Morgan Member", role, password=PASSWORD, actor=admin)
         return member
 
     # --- marketing ------------------------------------------------------------------------------------------

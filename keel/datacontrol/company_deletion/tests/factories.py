@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
-from keel.accounts.models import ApiToken, Company, Notice, User
+from keel.accounts.models import ApiToken, Company, Notice, User, UserSession
 from keel.audit.actions import record
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
 from keel.datacontrol import graph
@@ -35,6 +35,8 @@ def make_company_data(company, contacts=4, revoke_url=""):
     member = make_user(company, "member", name=PERSONAL_NAME)
     ApiToken.issue(member, "reports")
     Notice.objects.create(company=company, user=member, message="Welcome")
+    UserSession.objects.create(company=company, user=member, session_key=f"session-of-{member.pk}")
+    UserSession.objects.create(company=company, user=member, session_key=f"session-of-{member.pk}")
     tag = Tag.objects.create(company=company, name="vip")
     contact_list = ContactList.objects.create(company=company, name="Newsletter")
     campaign = Campaign.objects.create(company=company, name="Spring", status=Campaign.Status.SENT, created_by=admin)

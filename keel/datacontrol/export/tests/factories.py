@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.files.base import ContentFile
 
-from keel.accounts.models import ApiToken, Notice
+from keel.accounts.models import ApiToken, Notice, UserSession
 from keel.audit.actions import record
 from keel.contacts.models import (
     Attachment,
@@ -93,6 +93,9 @@ def populate(company):
     WorkflowEnrollment.objects.create(company=company, workflow=workflow, contact=contacts[1])
     token, raw_token = ApiToken.issue(admin, 'CI token, "main"')
     Notice.objects.create(company=company, user=admin, message="Export ready ✅", link="/settings/data/export/")
+    UserSession.objects.create(
+        company=company, user=admin, session_key=f"key-{company.pk}", user_agent="Firefox", ip_address="192.0.2.1"
+    )
     IntegrationConnection.objects.create(
         company=company,
         provider="Mailer, Inc.",

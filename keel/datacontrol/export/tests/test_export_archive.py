@@ -93,7 +93,13 @@ def test_scopes_hold_what_the_issue_names():
     assert {graph.label(m) for m in graph.crm_models()} <= by_scope["contacts"]
     assert by_scope["campaigns"] == {"marketing.Campaign"}
     assert by_scope["workflows"] == {"marketing.Workflow"}
-    assert by_scope["users"] == {"accounts.User", "accounts.Role", "accounts.ApiToken", "accounts.Notice"}
+    assert by_scope["users"] == {
+        "accounts.User",
+        "accounts.Role",
+        "accounts.ApiToken",
+        "accounts.Notice",
+        "accounts.UserSession",
+    }
     assert by_scope["integrations"] == {"integrations.IntegrationConnection"}
     assert by_scope["audit_log"] == {"audit.AuditEvent"}
 
