@@ -36,7 +36,6 @@ def make_company_data(company, contacts=4, revoke_url=""):
     ApiToken.issue(member, "reports")
     Notice.objects.create(company=company, user=member, message="Welcome")
     UserSession.objects.create(company=company, user=member, session_key=f"session-of-{member.pk}")
-    UserSession.objects.create(company=company, user=member, session_key=f"session-of-{member.pk}")
     tag = Tag.objects.create(company=company, name="vip")
     contact_list = ContactList.objects.create(company=company, name="Newsletter")
     campaign = Campaign.objects.create(company=company, name="Spring", status=Campaign.Status.SENT, created_by=admin)
