@@ -48,6 +48,7 @@ from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, WorkerStoppin
 from keel.jobs.registry import register
 from keel.jobs.runner import create_job, request_cancel
 from keel.marketing.models import Campaign, Workflow
+from keel.security import status_link_expired
 from keel.storage import company_folder, walk_files
 
 logger = logging.getLogger("keel.datacontrol")
@@ -255,7 +256,8 @@ def hash_status_token(token):
 def receipt_for_token(token):
     if not token or len(token) > 100:
         return None
-    return DeletionReceipt.objects.filter(status_token_hash=hash_status_token(token)).first()
+    receipt = DeletionReceipt.objects.filter(status_token_hash=hash_status_token(token)).first()
+    return None if receipt is None or status_link_expired(receipt) else receipt
 
 
 def do_request_company_deletion(user, company_name, password, code=None):
