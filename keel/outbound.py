@@ -203,8 +203,11 @@ class Deadline:
     def remaining(self):
         left = self.ends - time.monotonic()
         if left <= 0:
-            raise OutboundFailed(f"no answer within the {self.seconds:g} s deadline")
+            raise OutboundFailed(self.passed_reason())
         return left
+
+    def passed_reason(self):
+        return f"no answer within the {self.seconds:g} s deadline"
 
 
 def post_form(url, fields, *, timeout):
@@ -235,7 +238,9 @@ def post_form(url, fields, *, timeout):
         sock.settimeout(deadline.remaining())
         sock.sendall(head + body)
         return read_status(sock, deadline)
-    except OSError as exc:  # includes socket timeouts and TLS errors
+    except TimeoutError:  # the last wait, bounded by what was left of the deadline, ran out
+        raise OutboundFailed(deadline.passed_reason()) from None
+    except OSError as exc:  # includes TLS errors
         raise OutboundFailed(f"{target.host}: {exc}") from None
     finally:
         sock.close()
@@ -253,6 +258,9 @@ def connect(target, addresses, deadline):
                 sock.settimeout(deadline.remaining())  # the handshake as a whole is bounded by this timeout
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
             return sock
+        except TimeoutError:
+            sock.close()
+            raise OutboundFailed(deadline.passed_reason()) from None
         except OSError as exc:
             sock.close()
             problem = exc
