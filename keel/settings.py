@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "keel.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Outside JsonApiErrors, so that the JSON answers it writes are marked too (it reads request.user on the way out).
+    "keel.security.NoStoreMiddleware",
     "keel.api.JsonApiErrors",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,7 +82,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "keel.accounts.middleware.CompanyMiddleware",
-    "keel.security.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
