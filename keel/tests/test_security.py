@@ -42,7 +42,9 @@ def written_by_keels_handlers(record):
     logger = logging.getLogger(record.name)
     while logger:
         for handler in logger.handlers:
-            if not type(handler).__module__.startswith("_pytest") and handler.filter(record):
+            # A stream or file: e-mail to ADMINS (Django's default when DEBUG is off) is no log an operator reads.
+            ours = isinstance(handler, logging.StreamHandler) and not type(handler).__module__.startswith("_pytest")
+            if ours and handler.filter(record):
                 written.append(handler.format(record))
         logger = logger.parent if logger.propagate else None
     return "\n".join(written)
