@@ -125,7 +125,11 @@ def parse_url(url):
     path = urllib.parse.quote(parts.path or "/", safe=PATH_SAFE)
     if parts.query:
         path += "?" + urllib.parse.quote(parts.query, safe=PATH_SAFE)
-    return Target(scheme, parts.hostname.lower().rstrip("."), port, path)
+    try:  # an internationalised name is looked up, sent and verified in its ASCII (punycode) form
+        host = parts.hostname.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError("not a valid host name") from None
+    return Target(scheme, host, port, path)
 
 
 def resolve(host, port, timeout):

@@ -41,7 +41,8 @@ class NoStoreMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if request.path.startswith("/api/") or (user is not None and user.is_authenticated):
+        carries_crm_data = request.path.startswith("/api/") or (user is not None and user.is_authenticated)
+        if carries_crm_data and "no-store" not in response.get("Cache-Control", ""):  # a view's own no-store stays
             add_never_cache_headers(response)
         return response
 

@@ -60,6 +60,7 @@ def test_the_allowlist_takes_hosts_and_host_ports(settings):
     [
         ("https://Provider.Example/revoke", "provider.example", "/revoke"),
         ("https://provider.example:8443", "provider.example:8443", "/"),
+        ("https://bücher.example/r", "xn--bcher-kva.example", "/r"),
         ("http://[2001:db8::1]:8080/a b?x=1\r\nX-Evil: 1", "[2001:db8::1]:8080", "/a%20b?x=1X-Evil:%201"),
     ],
 )
