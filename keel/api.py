@@ -2,7 +2,8 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
-from ninja import NinjaAPI
+from django.utils.log import log_response
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from keel.accounts.api_auth import authenticate
@@ -14,7 +15,12 @@ api = NinjaAPI(
     auth=authenticate,
     urls_namespace="api",
     docs_url="/docs",
+    # Served from django-ninja's bundled copy under /static/ninja/ (ninja is in INSTALLED_APPS), never from a CDN;
+    # no validator badge either, which would call validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
+
+SERVER_ERROR_MESSAGE = "Something went wrong on our side. It has been logged; try again later."
 
 
 def error_response(request, status, code, message, **extra):
@@ -59,13 +65,24 @@ def invalid_input(request, exc):
     return error_response(request, 422, "invalid_input", summary, fields=fields)
 
 
+@api.exception_handler(Exception)
+def server_error(request, exc):
+    """Any other exception: logged with its traceback, as Django logs one on a page, and answered in the error shape
+    (django-ninja would otherwise re-raise it into Django's HTML 500 page, or show a traceback with DEBUG on)."""
+    response = error_response(request, 500, "server_error", SERVER_ERROR_MESSAGE)
+    log_response("Internal Server Error: %s", request.path, response=response, request=request, exception=exc)
+    return response
+
+
 class JsonApiErrors:
-    """Middleware: the 404 of an unknown /api/v1 path and the 405 of a wrong method answer in the API's error shape
-    too; Django's URL resolver and Ninja's method dispatch would otherwise answer them in HTML or plain text."""
+    """Middleware: the 404 of an unknown /api/v1 path, the 405 of a wrong method and a 500 raised outside a view (a
+    middleware's exception, answered by Django's handler after logging it) answer in the API's error shape too;
+    Django's URL resolver and Ninja's method dispatch would otherwise answer them in HTML or plain text."""
 
     MESSAGES = {
         404: ("not_found", "Not found: no API endpoint has this path."),
         405: ("method_not_allowed", "This API endpoint does not accept the {method} method."),
+        500: ("server_error", SERVER_ERROR_MESSAGE),
     }
 
     def __init__(self, get_response):

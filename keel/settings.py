@@ -16,13 +16,22 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
+def env_list(name, default=""):
+    return [entry.strip() for entry in os.environ.get(name, default).split(",") if entry.strip()]
+
+
+# Files at rest: everything Keel creates (the SQLite database, e-mails written as files, the secret key, the cache)
+# is readable by Keel's own user only; the data folder is closed to everyone else (docs/security.md).
+os.umask(0o077)
 DATA_DIR = Path(os.environ.get("KEEL_DATA_DIR", BASE_DIR / "var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.getuid():
+    DATA_DIR.chmod(0o700)  # also a folder an older Keel created world-readable
 
 
 def persistent_secret_key(path):
     """A random key made once per data folder and kept there, so no Keel runs with a key anyone can read in its
-    source (sessions are signed cookies: a known key would let anyone forge one). O_EXCL: of two processes
+    source (a known key would let anyone forge signed values). O_EXCL: of two processes
     starting at once, one writes and both read the same key."""
     import secrets
 
@@ -39,7 +48,7 @@ SECRET_KEY = os.environ.get("KEEL_SECRET_KEY") or persistent_secret_key(DATA_DIR
 # Integration credentials are encrypted with a key derived from this value (keel/integrations/crypto.py).
 ENCRYPTION_KEY = os.environ.get("KEEL_ENCRYPTION_KEY", SECRET_KEY)
 DEBUG = env_bool("KEEL_DEBUG", False)
-ALLOWED_HOSTS = os.environ.get("KEEL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+ALLOWED_HOSTS = env_list("KEEL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 SITE_URL = os.environ.get("KEEL_SITE_URL", "http://127.0.0.1:8000")
 VERSION = "1.0.0"
 
@@ -49,6 +58,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.sessions",
     "django.contrib.staticfiles",
+    # For the Swagger UI files django-ninja bundles: the API docs page loads nothing from another origin.
+    "ninja",
     "django_tasks_db",
     "keel.accounts",
     "keel.audit",
@@ -61,7 +72,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "keel.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Outside JsonApiErrors, so that the JSON answers it writes are marked too (it reads request.user on the way out).
+    "keel.security.NoStoreMiddleware",
     "keel.api.JsonApiErrors",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -122,6 +137,28 @@ SESSION_COOKIE_AGE = 14 * 24 * 3600
 SESSION_COOKIE_SECURE = env_bool("KEEL_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# HTTPS and proxies (docs/security.md). Behind HTTPS (KEEL_SECURE_COOKIES on) plain HTTP is redirected and browsers
+# are told to use HTTPS only (HSTS). X-Forwarded-Proto and X-Forwarded-For are believed only from the proxies in
+# KEEL_TRUSTED_PROXIES (keel/clientaddr.py, keel/security.py); SECURE_PROXY_SSL_HEADER stays unset because Django
+# would believe that header from anyone.
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("KEEL_HSTS_SECONDS", 365 * 24 * 3600) if SESSION_COOKIE_SECURE else 0
+KEEL_TRUSTED_PROXIES = env_list("KEEL_TRUSTED_PROXIES")
+CSRF_TRUSTED_ORIGINS = env_list("KEEL_CSRF_TRUSTED_ORIGINS")
+# No inline script anywhere: every script is a file under /static/ (keel/static/keel/keel.js, django-ninja's Swagger
+# UI), so injected markup cannot run. Inline style attributes are still used by a few templates.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
 PASSWORD_HASHERS = (
     ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if env_bool("KEEL_FAST_PASSWORD_HASHER")
@@ -144,6 +181,9 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# Stored files (attachments, export archives) and their folders: for Keel's user only, whatever the umask.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 FILES_DIR = os.environ.get("KEEL_FILES_DIR", str(DATA_DIR / "files"))
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -204,14 +244,34 @@ KEEL_REAUTH_ATTEMPTS = env_int("KEEL_REAUTH_ATTEMPTS", 5)
 # Per account and client address, the wait after the free attempts doubles up to this (docs/accounts.md).
 KEEL_LOGIN_BACKOFF_MAX_SECONDS = env_int("KEEL_LOGIN_BACKOFF_MAX_SECONDS", 3600)
 KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = float(os.environ.get("KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", 5))
+# Hosts ("host" or "host:port") a tenant-aimed outbound call may reach although they are not public (keel/outbound.py).
+KEEL_OUTBOUND_ALLOWLIST = env_list("KEEL_OUTBOUND_ALLOWLIST")
 
+# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off), and no
+# log line carries a deletion-status or set-password token (keel.security.MaskSecretPaths).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"mask_secret_paths": {"()": "keel.security.MaskSecretPaths"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "access": {"format": "[%(asctime)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secret_paths"]},
+        "access": {"class": "logging.StreamHandler", "formatter": "access", "filters": ["mask_secret_paths"]},
+    },
     "loggers": {
         "keel": {"handlers": ["console"], "level": os.environ.get("KEEL_LOG_LEVEL", "INFO")},
+        "django": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"filters": ["mask_secret_paths"], "level": "INFO"},
+        # The development server's access log; its own handler, not repeated by the "django" logger's.
+        "django.server": {
+            "handlers": ["access"],
+            "filters": ["mask_secret_paths"],
+            "level": "INFO",
+            "propagate": False,
+        },
         "django_tasks_db": {"handlers": ["console"], "level": "WARNING"},
     },
 }

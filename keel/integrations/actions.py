@@ -5,15 +5,13 @@ request sent to the provider's own revoke URL when the connection is disconnecte
 endpoint, written to a log or put in the audit log.
 """
 
-import ipaddress
 import logging
-import urllib.error
-import urllib.parse
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import transaction
 
+from keel import outbound
 from keel.audit.actions import record
 from keel.errors import InvalidInput
 from keel.integrations import crypto
@@ -22,41 +20,28 @@ from keel.integrations.models import IntegrationConnection
 logger = logging.getLogger("keel.integrations")
 
 MAX_TOKEN_LENGTH = 4000
-# Short, because a disconnect (and a company deletion) waits for it.
+# A total deadline for the whole revoke call, short because a disconnect (and a company deletion) waits for it.
 REVOKE_TIMEOUT_SECONDS = 5
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def is_loopback(hostname):
-    if hostname in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
+# How many revoke calls a company deletion makes at once: its integration step waits about one deadline, not one per
+# connection.
+PARALLEL_REVOKES = 8
 
 
 def clean_revoke_url(url):
-    """An HTTPS URL, or plain HTTP on this machine (127.0.0.1, ::1, localhost); empty for none."""
+    """An https:// URL on the public internet (or a host the operator allows); empty for none.
+
+    The address rules are keel/outbound.py's, checked again when the URL is called."""
     url = (url or "").strip()
     if not url:
         return ""
     field_max = IntegrationConnection._meta.get_field("revoke_url").max_length
-    try:
-        parts = urllib.parse.urlsplit(url)
-        hostname = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        hostname = None
-    allowed = hostname and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(hostname)))
-    if not allowed or len(url) > field_max:
+    if len(url) > field_max:
         raise InvalidInput(
-            "The revoke URL must be an https:// address (plain http:// only for 127.0.0.1 or localhost), "
-            f"at most {field_max} characters.",
+            f"revoke_url: the revoke URL can be at most {field_max} characters.",
             field="revoke_url",
             code="invalid_revoke_url",
         )
-    return url
+    return outbound.check_url(url, field="revoke_url", code="invalid_revoke_url")
 
 
 def do_connect_integration(company, actor, provider, access_token, revoke_url=""):
@@ -93,42 +78,25 @@ def revoke_timeout():
     return float(getattr(settings, "KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", REVOKE_TIMEOUT_SECONDS))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect would send the token on to an address nobody validated.
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 def call_revoke_hook(connection, access_token):
     """POSTs ``token=<access token>`` (as in RFC 7009) to the revoke URL. Returns True when the provider said 2xx.
 
-    Failures are logged with the connection and the reason, never the token, and are not raised: a provider that is
-    down must not keep a company from disconnecting (or from being deleted).
+    The call goes through keel/outbound.py: a non-public address is refused without sending anything, and the whole
+    call ends at the deadline (KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS). Failures and refusals are logged with the
+    connection and the reason, never the token, and are not raised: a provider that is down must not keep a company
+    from disconnecting (or from being deleted). What the audit log and the tenant see is only whether the provider
+    confirmed (True or False), the same for a refused address as for a provider that did not answer.
     """
+    fields = {"token": access_token, "token_type_hint": "access_token"}
     try:
-        url = clean_revoke_url(connection.revoke_url)
-    except InvalidInput:
-        logger.warning("integration %s (%s): revoke URL refused, not called", connection.pk, connection.provider)
+        status = outbound.post_form(connection.revoke_url, fields, timeout=revoke_timeout())
+    except outbound.OutboundRefused as exc:
+        logger.warning(
+            "integration %s (%s): revoke URL refused, not called: %s", connection.pk, connection.provider, exc.reason
+        )
         return False
-    body = urllib.parse.urlencode({"token": access_token, "token_type_hint": "access_token"}).encode()
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": f"Keel/{settings.VERSION}"},
-    )
-    handlers = [_NoRedirects()]
-    if is_loopback(urllib.parse.urlsplit(url).hostname):
-        handlers.append(urllib.request.ProxyHandler({}))  # this machine is never reached through a proxy
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(request, timeout=revoke_timeout()) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        logger.warning("integration %s (%s): revoke request failed: %s", connection.pk, connection.provider, reason)
+    except outbound.OutboundFailed as exc:
+        logger.warning("integration %s (%s): revoke request failed: %s", connection.pk, connection.provider, exc.reason)
         return False
     if not 200 <= status < 300:
         logger.warning(
@@ -138,21 +106,30 @@ def call_revoke_hook(connection, access_token):
     return True
 
 
+def revoke_at_provider(connection):
+    """None without a revoke URL, else whether the provider confirmed the revocation. No database writes."""
+    if not connection.revoke_url:
+        return None
+    access_token = crypto.decrypt(connection.encrypted_access_token) if connection.encrypted_access_token else None
+    if access_token is None:
+        logger.warning(
+            "integration %s (%s): credential unreadable, revoke not called", connection.pk, connection.provider
+        )
+        return False
+    return call_revoke_hook(connection, access_token)
+
+
 def do_disconnect_integration(connection, actor):
     """Revoke at the provider (best effort), wipe the stored credential, delete the connection; audited.
 
     Safe to repeat after a crash at any point: a connection already deleted is simply gone.
     """
-    revoked = None
-    if connection.revoke_url:
-        access_token = crypto.decrypt(connection.encrypted_access_token) if connection.encrypted_access_token else None
-        if access_token is None:
-            logger.warning(
-                "integration %s (%s): credential unreadable, revoke not called", connection.pk, connection.provider
-            )
-            revoked = False
-        else:
-            revoked = call_revoke_hook(connection, access_token)
+    revoked = revoke_at_provider(connection)
+    _remove_connection(connection, actor, revoked)
+    return revoked
+
+
+def _remove_connection(connection, actor, revoked):
     with transaction.atomic():
         # Overwritten before the delete, so the ciphertext is not left behind in the row's last version.
         IntegrationConnection.objects.filter(pk=connection.pk).update(encrypted_access_token="")
@@ -167,13 +144,18 @@ def do_disconnect_integration(connection, actor):
                 revoke_url=connection.revoke_url_shown,
                 revoked_at_provider=revoked,
             )
-    return revoked
 
 
 def disconnect_all_integrations(company, actor=None):
-    """Disconnects every connection of the company (company deletion calls this). Returns how many there were."""
-    count = 0
-    for connection in IntegrationConnection.objects.filter(company=company).order_by("id"):
-        do_disconnect_integration(connection, actor)
-        count += 1
-    return count
+    """Disconnects every connection of the company (company deletion calls this). Returns how many there were.
+
+    The revoke calls run side by side (PARALLEL_REVOKES at once), each within its total deadline, so a company with
+    many connections to slow providers holds its deletion job for about one deadline, not one per connection. The
+    threads only talk to the providers; every database write happens here, in order.
+    """
+    connections = list(IntegrationConnection.objects.filter(company=company).order_by("id"))
+    with ThreadPoolExecutor(max_workers=PARALLEL_REVOKES, thread_name_prefix="keel-revoke") as pool:
+        outcomes = list(pool.map(revoke_at_provider, connections))
+    for connection, revoked in zip(connections, outcomes, strict=True):
+        _remove_connection(connection, actor, revoked)
+    return len(connections)

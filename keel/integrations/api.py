@@ -16,7 +16,9 @@ router = Router(tags=["integrations"])
 class ConnectionIn(Schema):
     provider: str = Field(min_length=1, max_length=60)
     access_token: str = Field(min_length=1, max_length=4000)
-    revoke_url: str = Field("", max_length=400, description="https:// (or http:// on loopback), POSTed on disconnect")
+    revoke_url: str = Field(
+        "", max_length=400, description="https:// on a public address (docs/security.md), POSTed on disconnect"
+    )
 
 
 class ConnectionOut(Schema):

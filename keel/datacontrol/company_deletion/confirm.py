@@ -17,6 +17,7 @@ from keel.errors import Forbidden, InvalidInput, RateLimited
 
 CODE_TTL_SECONDS = 15 * 60
 
+
 def _code_key(user):
     return f"keel:company-deletion:code:{user.pk}"
 

@@ -9,6 +9,7 @@ import hashlib
 
 from keel.datacontrol.deletion import DeletionProgress
 from keel.datacontrol.models import DeletionReceipt
+from keel.security import status_link_expired
 
 
 def hash_status_token(token):
@@ -18,7 +19,8 @@ def hash_status_token(token):
 def receipt_for_token(token):
     if not token or len(token) > 100:
         return None
-    return DeletionReceipt.objects.filter(status_token_hash=hash_status_token(token)).first()
+    receipt = DeletionReceipt.objects.filter(status_token_hash=hash_status_token(token)).first()
+    return None if receipt is None or status_link_expired(receipt) else receipt
 
 
 class ReceiptProgress(DeletionProgress):

@@ -79,8 +79,59 @@
     });
   }
 
+  // The public status page of a company deletion (datacontrol/deletion_status.html): poll its JSON status, move the
+  // progress bar, and reload when the state changes. A failed deletion is started again automatically: its page keeps
+  // watching too.
+  function watchDeletionStatus(box) {
+    if (!box || box.dataset.state === "succeeded") return;
+    var every = box.dataset.state === "failed" ? 10000 : 1000;
+    function poll() {
+      fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "omit" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (s) {
+          if (!s) { window.setTimeout(poll, 3000); return; }
+          if (s.state !== box.dataset.state) { window.location.reload(); return; }
+          document.getElementById("deletion-progress-fill").style.width = s.progress.percent + "%";
+          document.getElementById("deletion-percent").textContent = s.progress.percent;
+          window.setTimeout(poll, every);
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    window.setTimeout(poll, every);
+  }
+
+  // "Delete all CRM Records" (datacontrol/crm_deletion_panel.html): the counts are loaded when the dialog opens,
+  // because counting a large CRM on every visit of the contacts page would slow it.
+  function wireCrmDeletionCounts() {
+    var button = document.getElementById("crm-delete-all");
+    var box = document.querySelector("#crm-deletion-dialog [data-crm-deletion-counts]");
+    if (!button || !box) return;
+    button.addEventListener("click", function () {
+      fetch(box.dataset.crmDeletionCounts, { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error(response.status);
+          return response.text();
+        })
+        .then(function (html) { box.innerHTML = html; })
+        .catch(function () {
+          box.innerHTML = "";
+          var problem = document.createElement("p");
+          problem.className = "field-error";
+          problem.textContent = "The counts could not be loaded. ";
+          var link = document.createElement("a");
+          link.href = button.href;
+          link.textContent = "Open the confirmation page";
+          problem.appendChild(link);
+          problem.appendChild(document.createTextNode(" to see them."));
+          box.appendChild(problem);
+        });
+    });
+  }
+
   function start() {
     document.querySelectorAll("[data-job-progress]").forEach(watchJob);
+    watchDeletionStatus(document.getElementById("deletion-status"));
+    wireCrmDeletionCounts();
     wireDialogs(document);
     document.documentElement.classList.add("js");
   }
