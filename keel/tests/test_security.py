@@ -21,7 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from keel.clientaddr import client_address, parse_networks
-from keel.datacontrol.company_deletion import hash_status_token
+from keel.datacontrol.company_deletion.receipt import hash_status_token
 from keel.datacontrol.models import DeletionReceipt
 from keel.testing import PASSWORD
 
