@@ -8,6 +8,15 @@ from django.db import connection
 from keel.testing import ApiClient, make_company, make_user
 
 
+def pytest_configure(config):
+    # A plain `pytest` is as fast as scripts/test: the suite hashes passwords with a fast hasher, and so do the worker
+    # processes it starts (they read KEEL_FAST_PASSWORD_HASHER from the environment they inherit).
+    from django.conf import settings
+
+    os.environ["KEEL_FAST_PASSWORD_HASHER"] = "1"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def pytest_collection_modifyitems(config, items):
     # PostgreSQL-only tests (real concurrency) are deselected on SQLite, not skipped: they do not count as passed.
     if connection.vendor != "postgresql":

@@ -10,25 +10,7 @@ import os
 import sys
 import traceback
 
-
-def peak_mb():
-    """This process's own high-water mark of resident memory (VmHWM).
-
-    Not ``ru_maxrss``: Linux carries the parent's peak over into it across fork and exec, so every child of a
-    big parent would report at least the parent's size.
-    """
-    return status_mb("self", "VmHWM")
-
-
-def status_mb(pid, key):
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return round(int(line.split()[1]) / 1024, 1)  # kB
-    except OSError:
-        pass
-    return None
+from bench.memory import peak_mb
 
 
 def main(argv):
@@ -38,6 +20,7 @@ def main(argv):
     import django
 
     django.setup()
+    # Not at the top: the scenarios import Keel's models, which need Django set up first in this fresh process.
     from bench.scenarios import SCENARIOS
 
     startup_mb = peak_mb()

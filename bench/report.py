@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from bench.targets import ratios, targets
+
 OPERATIONS = [
     # (scenario, label, Keel key, (baseline key, label) of the headline ratio, colour)
     ("export", "Export", "keel", ("python_csv_zip", "plain Python csv→zip"), "#1f6feb"),
@@ -56,8 +58,6 @@ def merge(path, run, partial=False):
 
 
 def _merge_partial(stored, run):
-    from bench.suite import ratios, targets
-
     by_size = {size["size"]: size for size in stored["sizes"]}
     for size in run["sizes"]:
         old = by_size.get(size["size"])
@@ -258,7 +258,7 @@ def markdown(doc, sizes=None):
         out.append("")
         out.extend(f"- {line}" for line in latency_lines(size))
         out.append("")
-        out.append("| target (DESIGN §6) | measured | met |")
+        out.append("| target (docs/benchmarks.md) | measured | met |")
         out.append("|---|---:|---|")
         for t in size.get("targets", []):
             value = "–" if t["value"] is None else f"{t['value']:,}"

@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from bench import db, generator, txwatch
+from bench.memory import status_mb
 from keel.accounts.models import Company, User
 from keel.datacontrol import graph
 from keel.datacontrol.export import archive as exporter
@@ -236,7 +237,6 @@ def export_dump(params):
 
 def run_watching_memory(command):
     """Run a tool and return its peak resident memory in MB, read from /proc while it runs."""
-    from bench.child import status_mb
 
     process = subprocess.Popen(command)
     peak = 0.0

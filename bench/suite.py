@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import connection
 
 from bench import generator
+from bench.scenarios import SCENARIOS, company_and_admin
+from bench.targets import ratios, targets
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -108,8 +110,6 @@ class Suite:
 
     def housekeeping(self, scenario, **params):
         """Unmeasured preparation (building, removing data) runs in this process: it must succeed."""
-        from bench.scenarios import SCENARIOS
-
         started = time.perf_counter()
         try:
             result = SCENARIOS[scenario](params)
@@ -358,8 +358,6 @@ def session_for(company_id):
     company's first contact, which the first page of its contact list must show."""
     from django.test import Client
 
-    from bench.scenarios import company_and_admin
-
     _, admin = company_and_admin(company_id)
     client = Client()
     client.force_login(admin)
@@ -432,53 +430,3 @@ def machine():
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
     }
-
-
-def _rate(result):
-    return (result or {}).get("rows_per_s") if (result or {}).get("ok") else None
-
-
-def _ratio(a, b):
-    return round(a / b, 3) if a and b else None
-
-
-def ratios(s):
-    out = {}
-    export = s.get("export", {})
-    out["export_vs_python"] = _ratio(_rate(export.get("keel")), _rate(export.get("python_csv_zip")))
-    out["export_vs_db_dump"] = _ratio(_rate(export.get("keel")), _rate(export.get("db_dump")))
-    for key in ("crm_deletion", "company_deletion"):
-        part = s.get(key, {})
-        out[f"{key}_vs_raw"] = _ratio(_rate(part.get("keel")), _rate(part.get("raw_delete")))
-        out[f"{key}_vs_naive"] = _ratio(_rate(part.get("keel")), _rate(part.get("naive_django")))
-    imp = s.get("import", {})
-    out["import_vs_raw"] = _ratio(_rate(imp.get("keel")), _rate(imp.get("raw_executemany")))
-    tenants = s.get("other_tenants") or {}
-    if tenants:
-        out["tenant_p99_during_vs_idle"] = _ratio(
-            (tenants.get("during_keel_deletion") or {}).get("p99_ms"), (tenants.get("idle") or {}).get("p99_ms")
-        )
-    return out
-
-
-def targets(s):
-    """DESIGN §6, checked: each with the measured value and whether it is met."""
-    r = ratios(s)
-    checks = [
-        ("export ≥ 0.8 × plain-Python csv→zip", r["export_vs_python"], lambda v: v >= 0.8),
-        ("CRM deletion ≥ 0.7 × one-statement raw DELETE", r["crm_deletion_vs_raw"], lambda v: v >= 0.7),
-        ("company deletion ≥ 0.7 × one-statement raw DELETE", r["company_deletion_vs_raw"], lambda v: v >= 0.7),
-        ("CRM deletion far ahead of naive Django (≥ 5×)", r["crm_deletion_vs_naive"], lambda v: v >= 5),
-        ("company deletion far ahead of naive Django (≥ 5×)", r["company_deletion_vs_naive"], lambda v: v >= 5),
-    ]
-    for key in ("crm_deletion", "company_deletion"):
-        tx = (s.get(key, {}).get("keel") or {}).get("write_transactions") or {}
-        checks.append((f"{key.replace('_', ' ')}: no write transaction > 100 ms", tx.get("max_ms"), lambda v: v <= 100))
-    if "tenant_p99_during_vs_idle" in r:
-        checks.append(
-            ("other tenants' p99 during deletion ≤ 2 × idle", r["tenant_p99_during_vs_idle"], lambda v: v <= 2)
-        )
-    return [
-        {"target": name, "value": value, "met": None if value is None else bool(test(value))}
-        for name, value, test in checks
-    ]

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "keel.integrations",
     "keel.jobs",
     "keel.datacontrol",
+    "bench",  # the benchmark suite and its `keel bench` command (docs/benchmarks.md)
 ]
 
 MIDDLEWARE = [

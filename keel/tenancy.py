@@ -1,4 +1,4 @@
-"""The tenancy invariant (DESIGN §3): every tenant-owned row points at its company directly."""
+"""The tenancy invariant (docs/architecture.md, Tenancy): every tenant-owned row points at its company directly."""
 
 from django.db import models
 from django.shortcuts import get_object_or_404

@@ -2,12 +2,25 @@
 
 import itertools
 import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
+from django.utils import timezone
 
 from keel.accounts import permissions
 from keel.accounts.actions import do_create_api_token, do_create_company
-from keel.accounts.models import Role, User
+from keel.accounts.models import ApiToken, Notice, Role, User
+from keel.audit.actions import record
+from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
+from keel.datacontrol import graph
+from keel.datacontrol.models import ExportArchive
+from keel.integrations import crypto
+from keel.integrations.models import IntegrationConnection
+from keel.jobs.models import DataJob
+from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -147,3 +160,139 @@ def wait_for(condition, timeout=60, interval=0.05, what="the condition"):
         if not connection.in_atomic_block:
             connection.close()  # see the worker's newest commits on the next query
         time.sleep(interval)
+
+
+# Values CSV writers, encodings and spreadsheets like to break on; every text column of the tenant data gets them.
+TRICKY_TEXTS = [
+    'Say "hello", then leave',
+    "line one\nline two\r\nline three",
+    "Ελληνικά, 中文, العربية, русский",
+    "emoji 🚀🎉 and ZWJ 👩‍👩‍👧",
+    "",
+    "=1+1 stays text",
+    "  leading and trailing spaces  ",
+]
+INTEGRATION_PLAINTEXT = "plaintext-provider-token-0123456789"
+
+
+def fill_every_tenant_table(company, contacts=7, revoke_url="https://example.com/revoke"):
+    """Rows for the company in every tenant table, full of tricky values, with attachments and an export archive.
+
+    The one factory behind the export, deletion and restore tests: ``keel/tests/test_tenant_data.py`` fails when a
+    tenant model (``graph.tenant_models()``) is left empty by it, so a new model is covered here before those tests
+    can pass. Returns a namespace with the users, contacts and secrets made, for the tests to look for.
+    """
+
+    admin = company.admin if hasattr(company, "admin") else company.users.filter(role__kind="admin").first()
+    member = make_user(company, "member", name='Zoë "Z" O\'Brien, Jr.')
+    _, raw_token = ApiToken.issue(admin, 'CI token, "main"')
+    Notice.objects.create(company=company, user=admin, message="Export ready ✅", link="/settings/data/export/")
+    made = _fill_crm(company, admin, member, contacts)
+    IntegrationConnection.objects.create(
+        company=company,
+        provider="Mailer, Inc.",
+        encrypted_access_token=crypto.encrypt(INTEGRATION_PLAINTEXT),
+        revoke_url=revoke_url,
+        connected_by=admin,
+    )
+    _fill_finished_export(company, admin)
+    record(company, admin, "contact.updated", made["contacts"][0], fields=["first_name"], text='日本語 "q"')
+    return SimpleNamespace(admin=admin, member=member, raw_token=raw_token, **made)
+
+
+def _fill_crm(company, admin, member, count):
+    """Contacts with history, notes, tags, lists, attachments, campaign recipients and workflow enrollments."""
+
+    when = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+    tag = Tag.objects.create(company=company, name='VIP, "gold"')
+    contact_list = ContactList.objects.create(company=company, name="Newsletter 📰", description="")
+    campaign = Campaign.objects.create(
+        company=company,
+        name='Spring, "big" sale',
+        subject="Ünïcödé",
+        body="Hi\n\nBye",
+        created_by=admin,
+        status=Campaign.Status.SENT,
+    )
+    workflow = Workflow.objects.create(company=company, name="Welcome 👋", trigger="list:newsletter", created_by=admin)
+    contacts = []
+    for i in range(count):
+        text = TRICKY_TEXTS[i % len(TRICKY_TEXTS)]
+        contact = Contact.objects.create(
+            company=company,
+            email=f"person{i}@example.com" if text else "",
+            first_name=text,
+            last_name=text[::-1],
+            phone="+49 (0) 30, ext. 7" if i % 2 else "",
+            company_name=text,
+            lifecycle_stage=Contact.Stage.LEAD if i % 2 else Contact.Stage.CUSTOMER,
+            custom_fields={"note": text, "nested": {"list": [1, 2.5, None, True], "emoji": "🚀"}} if i else {},
+            created_at=when + timedelta(days=i),
+            updated_at=when + timedelta(days=i, seconds=1),
+        )
+        contacts.append(contact)
+        ContactEvent.objects.bulk_create(
+            ContactEvent(
+                company=company,
+                contact=contact,
+                kind="email_opened" if k else "imported",
+                title=f"{text} #{k}",
+                data={"text": text, "k": k},
+                occurred_at=when + timedelta(hours=k),
+            )
+            for k in range(2)
+        )
+        Note.objects.create(company=company, contact=contact, author=member if i % 2 else None, body=f'"{text}" 📝')
+        ContactTag.objects.create(company=company, contact=contact, tag=tag)
+        ListMembership.objects.create(company=company, contact_list=contact_list, contact=contact)
+        CampaignRecipient.objects.create(
+            company=company,
+            campaign=campaign,
+            contact=contact,
+            status="sent",
+            sent_at=when,
+            opened_at=when + timedelta(minutes=5) if i % 2 else None,
+        )
+        WorkflowEnrollment.objects.create(company=company, workflow=workflow, contact=contact)
+        if i % 2 == 0:
+            attachment = Attachment(
+                company=company,
+                contact=contact,
+                filename=f'contract {i}, final "v2".pdf',
+                content_type="application/pdf",
+                uploaded_by=admin,
+            )
+            content = b"%PDF-1.4 binary \x00\xff\xfe bytes " + str(i).encode()
+            attachment.size = len(content)
+            attachment.file.save(f"contract{i}.pdf", ContentFile(content), save=True)
+    return {"contacts": contacts, "tag": tag, "contact_list": contact_list, "campaign": campaign, "workflow": workflow}
+
+
+def _fill_finished_export(company, admin):
+    """A finished export job with its archive file in the company's storage folder."""
+
+    job = DataJob.objects.create(
+        company=company,
+        kind=DataJob.Kind.EXPORT,
+        state=DataJob.State.SUCCEEDED,
+        requested_by=admin,
+        finished_at=timezone.now(),
+    )
+    name = default_storage.save(f"companies/{company.pk}/exports/export-{job.pk}.zip", ContentFile(b"PK archive"))
+    ExportArchive.objects.create(
+        company=company,
+        job=job,
+        requested_by=admin,
+        status=ExportArchive.Status.READY,
+        file_path=name,
+        size=10,
+        finished_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    return job
+
+
+def empty_tenant_tables(company):
+    """Labels of the tenant models holding no row of the company (``[]`` after ``fill_every_tenant_table``)."""
+
+    return [graph.label(m) for m in graph.tenant_models() if not m.objects.filter(company=company).exists()]

@@ -1,23 +1,12 @@
 """``keel bench generate …`` and ``keel bench run …``: the benchmark suite in bench/ (docs/benchmarks.md)."""
 
-import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-
-def _bench():
-    """bench/ sits beside the keel package in the checkout; it is not installed with Keel."""
-    if str(settings.BASE_DIR) not in sys.path:
-        sys.path.insert(0, str(settings.BASE_DIR))
-    try:
-        import bench.suite  # noqa: F401
-    except ImportError as exc:
-        raise CommandError(f"The benchmark suite (bench/ in Keel's source checkout) cannot be loaded: {exc}") from exc
-    import bench
-
-    return bench
+from bench import generator, report, suite
 
 
 def sizes_argument(text):
@@ -67,16 +56,13 @@ class Command(BaseCommand):
             p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
 
     def handle(self, action, **options):
-        bench = _bench()
         if action == "generate":
-            return self.generate(bench, **options)
+            return self.generate(**options)
         if action == "report":
-            return self.report(bench, options.get("out"), options.get("svg"), options["markdown"])
-        return self.run(bench, **options)
+            return self.report(options.get("out"), options.get("svg"), options["markdown"])
+        return self.run(**options)
 
-    def generate(self, bench, contacts, events_per_contact, other_companies, seed, replace, **_):
-        from bench import generator, suite
-
+    def generate(self, contacts, events_per_contact, other_companies, seed, replace, **_):
         if contacts < 0 or events_per_contact < 0 or other_companies < 0:
             raise CommandError("--contacts, --events-per-contact and --other-companies must not be negative.")
         try:
@@ -106,11 +92,7 @@ class Command(BaseCommand):
         generator.analyze()
         self.stdout.write(f"Done in {time.perf_counter() - started:.1f} s.")
 
-    def run(self, bench, quick, sizes, events_per_contact, other_companies, naive_max, only, out, svg, markdown, **_):
-        from pathlib import Path
-
-        from bench import report, suite
-
+    def run(self, quick, sizes, events_per_contact, other_companies, naive_max, only, out, svg, markdown, **_):
         chosen = sizes_argument(" ".join(sizes)) if sizes else None
         options = (
             suite.Options.quick_defaults(chosen) if quick else suite.Options(**({"sizes": chosen} if chosen else {}))
@@ -140,11 +122,7 @@ class Command(BaseCommand):
         self.stdout.write(report.markdown(doc) if markdown else report.text_table(doc))
         self.stdout.write(f"\nResults: {out}\nPicture: {svg}")
 
-    def report(self, bench, out, svg, markdown):
-        from pathlib import Path
-
-        from bench import report, suite
-
+    def report(self, out, svg, markdown):
         out = Path(out) if out else suite.RESULTS_DIR / "latest.json"
         doc = report.load(out)
         if not doc.get("runs"):

@@ -1,0 +1,51 @@
+"""Ratios of Keel to its baselines, and the performance targets they are checked against (docs/benchmarks.md)."""
+
+
+def rate(result):
+    return (result or {}).get("rows_per_s") if (result or {}).get("ok") else None
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+def ratios(s):
+    out = {}
+    export = s.get("export", {})
+    out["export_vs_python"] = ratio(rate(export.get("keel")), rate(export.get("python_csv_zip")))
+    out["export_vs_db_dump"] = ratio(rate(export.get("keel")), rate(export.get("db_dump")))
+    for key in ("crm_deletion", "company_deletion"):
+        part = s.get(key, {})
+        out[f"{key}_vs_raw"] = ratio(rate(part.get("keel")), rate(part.get("raw_delete")))
+        out[f"{key}_vs_naive"] = ratio(rate(part.get("keel")), rate(part.get("naive_django")))
+    imp = s.get("import", {})
+    out["import_vs_raw"] = ratio(rate(imp.get("keel")), rate(imp.get("raw_executemany")))
+    tenants = s.get("other_tenants") or {}
+    if tenants:
+        out["tenant_p99_during_vs_idle"] = ratio(
+            (tenants.get("during_keel_deletion") or {}).get("p99_ms"), (tenants.get("idle") or {}).get("p99_ms")
+        )
+    return out
+
+
+def targets(s):
+    """The targets of docs/benchmarks.md (Targets), checked: each with the measured value and whether it is met."""
+    r = ratios(s)
+    checks = [
+        ("export ≥ 0.8 × plain-Python csv→zip", r["export_vs_python"], lambda v: v >= 0.8),
+        ("CRM deletion ≥ 0.7 × one-statement raw DELETE", r["crm_deletion_vs_raw"], lambda v: v >= 0.7),
+        ("company deletion ≥ 0.7 × one-statement raw DELETE", r["company_deletion_vs_raw"], lambda v: v >= 0.7),
+        ("CRM deletion far ahead of naive Django (≥ 5×)", r["crm_deletion_vs_naive"], lambda v: v >= 5),
+        ("company deletion far ahead of naive Django (≥ 5×)", r["company_deletion_vs_naive"], lambda v: v >= 5),
+    ]
+    for key in ("crm_deletion", "company_deletion"):
+        tx = (s.get(key, {}).get("keel") or {}).get("write_transactions") or {}
+        checks.append((f"{key.replace('_', ' ')}: no write transaction > 100 ms", tx.get("max_ms"), lambda v: v <= 100))
+    if "tenant_p99_during_vs_idle" in r:
+        checks.append(
+            ("other tenants' p99 during deletion ≤ 2 × idle", r["tenant_p99_during_vs_idle"], lambda v: v <= 2)
+        )
+    return [
+        {"target": name, "value": value, "met": None if value is None else bool(test(value))}
+        for name, value, test in checks
+    ]
