@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from keel.accounts import permissions
 from keel.accounts.actions import do_create_api_token, do_create_company
-from keel.accounts.models import ApiToken, Notice, Role, User
+from keel.accounts.models import ApiToken, Notice, Role, User, UserSession
 from keel.audit.actions import record
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
 from keel.datacontrol import graph
@@ -187,6 +187,9 @@ def fill_every_tenant_table(company, contacts=7, revoke_url="https://example.com
     member = make_user(company, "member", name='Zoë "Z" O\'Brien, Jr.')
     _, raw_token = ApiToken.issue(admin, 'CI token, "main"')
     Notice.objects.create(company=company, user=admin, message="Export ready ✅", link="/settings/data/export/")
+    UserSession.objects.create(
+        company=company, user=member, session_key=f"key-{member.pk}", user_agent="Firefox 🦊", ip_address="192.0.2.1"
+    )
     made = _fill_crm(company, admin, member, contacts)
     IntegrationConnection.objects.create(
         company=company,

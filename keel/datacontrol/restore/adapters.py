@@ -147,7 +147,15 @@ class FileAdapter(Adapter):
         return stored
 
 
+class NotRestored(Adapter):
+    """Rows that mean nothing in another company: a session's key was never exported, so everyone logs in again."""
+
+    def make(self, restorer, model, old, row):
+        return None
+
+
 ADAPTERS = {
+    "accounts.UserSession": NotRestored,
     "accounts.Role": RoleAdapter,
     "accounts.User": UserAdapter,
     "accounts.ApiToken": ApiTokenAdapter,

@@ -50,8 +50,10 @@ def verify(archive, progress=None, ids=None):
     try:
         if progress:
             progress.set_total(sum(entry["rows"] for entry in archive.files.values()))
+        unreadable = set()
         for entity in reading_order(archive):
-            problems += _verify_file(archive, entity, ids, progress)
+            found = _verify_file(archive, entity, ids, progress, unreadable)
+            problems += found
         if archive.has(ATTACHMENT_INDEX):
             problems += _verify_attachments(archive, progress)
     finally:
@@ -68,16 +70,20 @@ def verify_or_raise(archive, progress=None, ids=None):
         raise ArchiveCorrupt(f"The archive is damaged: {first}{more}", file=first.path)
 
 
-def _verify_file(archive, entity, ids, progress):
+def _verify_file(archive, entity, ids, progress, unreadable):
+    """The problems of one file. A file that cannot be read at all joins ``unreadable``: references into it are
+    then not reported again, one by one, as pointing at missing rows."""
     entry = archive.files[entity]
     path = entry["path"]
     try:
         reader = HashingReader(archive.open_member(path))
         rows = archive.raw_rows(entity, reader)
-        counted, problems = _check_rows(archive, entity, rows, ids, progress)
+        counted, problems = _check_rows(archive, entity, rows, ids, progress, unreadable)
     except ArchiveCorrupt as exc:
+        unreadable.add(entity)
         return [Problem(path, exc.message.removeprefix(f"{path}: ").removeprefix(f"{path} "))]
     except UnicodeDecodeError:
+        unreadable.add(entity)
         return [Problem(path, "is not UTF-8 text.")]
     if reader.sha256.hexdigest() != entry["sha256"]:
         problems.insert(0, Problem(path, "its SHA-256 does not match the manifest (the file was changed or damaged)."))
@@ -86,11 +92,15 @@ def _verify_file(archive, entity, ids, progress):
     return problems
 
 
-def _check_rows(archive, entity, rows, ids, progress):
+def _check_rows(archive, entity, rows, ids, progress, unreadable):
     entry = archive.files[entity]
     names = [c["name"] for c in entry["columns"]]
     id_index = names.index("id") if "id" in names else None
-    refs = [(names.index(c["name"]), c["name"], c["references"]) for c in entry["columns"] if c.get("references")]
+    refs = [
+        (names.index(c["name"]), c["name"], c["references"])
+        for c in entry["columns"]
+        if c.get("references") and c["references"] not in unreadable
+    ]
     problems, counted, batch = [], 0, []
     for cells in rows:
         if len(cells) != len(names):
