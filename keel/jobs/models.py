@@ -58,7 +58,9 @@ class DataJob(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["company"],
-                condition=Q(state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion", "restore"]),
+                condition=Q(
+                    state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion", "restore"]
+                ),
                 name="one_active_exclusive_job_per_company",
             )
         ]
