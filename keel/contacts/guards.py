@@ -1,4 +1,5 @@
-"""CRM writes are refused while all CRM records are being deleted (or the company is).
+"""CRM writes are refused while all CRM records are being deleted (or the company is), and while a restore writes
+the company's data (docs/restore.md).
 
 A CRM write and the start of a deletion are serialised on the company's row, so that no write that was allowed can
 commit after the deletion has looked at what to delete:
@@ -23,7 +24,7 @@ from keel.accounts.models import Company
 from keel.jobs.models import DataJob
 from keel.jobs.runner import active_job, refusal_for
 
-BLOCKING_KINDS = (DataJob.Kind.CRM_DELETION, DataJob.Kind.COMPANY_DELETION)
+BLOCKING_KINDS = (DataJob.Kind.CRM_DELETION, DataJob.Kind.COMPANY_DELETION, DataJob.Kind.RESTORE)
 
 
 def crm_deletion_job(company):

@@ -10,3 +10,4 @@ class DatacontrolConfig(AppConfig):
         from keel.datacontrol.company_deletion import job as company_deletion_job  # noqa: F401
         from keel.datacontrol.crm_deletion import job as crm_deletion_job  # noqa: F401
         from keel.datacontrol.export import actions, job  # noqa: F401
+        from keel.datacontrol.restore import job as restore_job  # noqa: F401

@@ -7,4 +7,5 @@ urlpatterns = [
     path("export/", include("keel.datacontrol.export.urls")),
     path("crm-deletion/", include("keel.datacontrol.crm_deletion.urls")),
     path("delete/", include("keel.datacontrol.company_deletion.urls")),
+    path("restore/", include("keel.datacontrol.restore.urls")),
 ]

@@ -7,13 +7,14 @@ from keel.tenancy import TenantModel
 
 
 class DataJob(TenantModel):
-    """Every long operation of a company: import, export, CRM deletion, company deletion (docs/jobs.md)."""
+    """Every long operation of a company: import, export, restore, CRM deletion, company deletion (docs/jobs.md)."""
 
     class Kind(models.TextChoices):
         IMPORT = "import", "Import of contacts"
         EXPORT = "export", "Export of company data"
         CRM_DELETION = "crm_deletion", "Deletion of all CRM records"
         COMPANY_DELETION = "company_deletion", "Deletion of company data"
+        RESTORE = "restore", "Restore from an export"
 
     class State(models.TextChoices):
         QUEUED = "queued"
@@ -23,7 +24,7 @@ class DataJob(TenantModel):
         CANCELLED = "cancelled"
 
     # At most one active job of these kinds per company: enforced by the database (constraint below).
-    EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.CRM_DELETION, Kind.COMPANY_DELETION)
+    EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.CRM_DELETION, Kind.COMPANY_DELETION, Kind.RESTORE)
     # A deletion that has started must finish: its lock on imports, and its users' loss of access, hold until it
     # does. Such jobs are never given up after crashes or internal errors; they are retried with a capped backoff.
     MUST_FINISH_KINDS = (Kind.CRM_DELETION, Kind.COMPANY_DELETION)
@@ -57,7 +58,9 @@ class DataJob(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["company"],
-                condition=Q(state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion"]),
+                condition=Q(
+                    state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion", "restore"]
+                ),
                 name="one_active_exclusive_job_per_company",
             )
         ]

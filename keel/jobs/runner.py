@@ -58,6 +58,12 @@ def refusal_for(active_job):
             code="crm_deletion_in_progress",
             job_id=active_job.pk,
         )
+    if active_job.kind == DataJob.Kind.RESTORE:
+        return OperationInProgress(
+            "A restore from an export is in progress. Imports, deletions and CRM changes are possible again once it "
+            "has finished.",
+            job_id=active_job.pk,
+        )
     if active_job.kind == DataJob.Kind.COMPANY_DELETION:
         return OperationInProgress("This company's data is being deleted.", job_id=active_job.pk)
     return OperationInProgress(

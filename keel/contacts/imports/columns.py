@@ -14,6 +14,8 @@ FIELDS = {
     "job_title": "Job title",
     "lifecycle_stage": "Lifecycle stage",
     "tags": "Tags",
+    "custom_fields": "Custom fields (a JSON object)",
+    "created_at": "Created at",
 }
 MODEL_FIELDS = {"company": "company_name"}  # import field → Contact field, where the names differ
 TEXT_FIELDS = ("first_name", "last_name", "phone", "company", "job_title")
@@ -33,7 +35,13 @@ SYNONYMS = {
     "job_title": {"jobtitle", "title", "position", "role", "jobposition"},
     "lifecycle_stage": {"lifecyclestage", "stage", "lifecycle"},
     "tags": {"tags", "tag", "labels", "label"},
+    # A Keel export's contacts.csv: its custom fields as one JSON object, and when each contact was created.
+    "custom_fields": {"customfields"},
+    "created_at": {"createdat", "created", "createdon", "datecreated", "createdate"},
 }
+# Columns not imported unless the user maps them: another system's ids and times of last change (a Keel export's
+# contacts.csv has both) mean nothing here, and would otherwise become junk custom fields.
+IGNORED_BY_DEFAULT = {"id", "updatedat", "modifiedat", "lastmodified"}
 
 
 def field_label(target):
@@ -52,6 +60,9 @@ def detect_columns(header):
     columns, used = [], set()
     for name in header:
         key = _normalise(name)
+        if key in IGNORED_BY_DEFAULT:
+            columns.append(IGNORE)
+            continue
         target = next((f for f, spellings in SYNONYMS.items() if key in spellings), None)
         if target is None or target in used:
             cleaned = name.strip()[:MAX_CUSTOM_KEY_LENGTH]

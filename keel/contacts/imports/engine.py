@@ -6,9 +6,11 @@ one record or one stream at a time, so memory does not grow with the file.
 
 import codecs
 import csv
+import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,8 +19,9 @@ from django.core.validators import validate_email
 from keel.contacts.imports.columns import CUSTOM, FIELDS, IGNORE, MAX_COLUMNS, MODEL_FIELDS, TAG_SEPARATORS, TEXT_FIELDS
 from keel.contacts.models import Contact, Tag
 from keel.contacts.uploads import UploadTooLarge, human_size
-from keel.contacts.validation import MAX_CUSTOM_VALUE_LENGTH
+from keel.contacts.validation import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
 from keel.errors import InvalidInput
+from keel.spreadsheets import ESCAPE, FORMULA_STARTS
 
 # Encodings a user can declare for a file that is not UTF-8. Each keeps ASCII bytes (newline, quote, comma) as
 # themselves, which the streaming reader relies on to split lines before decoding them.
@@ -307,6 +310,7 @@ class RowValues:
     fields: dict = field(default_factory=dict)  # Contact field → value, for the cells that are not empty
     tags: list = field(default_factory=list)
     custom: dict = field(default_factory=dict)
+    created_at: datetime | None = None
 
 
 STAGES = {stage.value: stage.value for stage in Contact.Stage} | {
@@ -326,8 +330,11 @@ def parse_row(columns, record):
     if any("\x00" in cell for cell in row):
         raise RowProblem(["The row contains a NUL character, which cannot be stored."])
     values, reasons = RowValues(line=record.line, email=""), []
+    from_keel_export = "custom_fields" in columns
     for target, cell in zip(columns, row, strict=False):
         cell = cell.strip()
+        if from_keel_export:
+            cell = unescape_archive_cell(cell)
         if target == IGNORE:
             continue
         if target == "email":
@@ -347,6 +354,10 @@ def parse_row(columns, record):
             values.fields["lifecycle_stage"] = stage
         elif target == "tags":
             values.tags = _check_tags(cell, reasons)
+        elif target == "custom_fields":
+            values.custom.update(_check_custom_fields(cell, reasons))
+        elif target == "created_at":
+            values.created_at = _check_created_at(cell, reasons)
         else:
             name = target[len(CUSTOM) :]
             if len(cell) > MAX_CUSTOM_VALUE_LENGTH:
@@ -355,6 +366,38 @@ def parse_row(columns, record):
     if reasons:
         raise RowProblem(reasons)
     return values
+
+
+def unescape_archive_cell(cell):
+    """A Keel export put one ' before a text cell a spreadsheet would run (keel/spreadsheets.py): take it off."""
+    if cell[:1] == ESCAPE and cell[1:2] and cell[1] in (*FORMULA_STARTS, ESCAPE):
+        return cell[1:]
+    return cell
+
+
+def _check_custom_fields(cell, reasons):
+    """A JSON object of custom fields, as a Keel export's contacts.csv holds them."""
+    try:
+        fields = json.loads(cell)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        reasons.append('The custom fields must be a JSON object, e.g. {"plan": "gold"}.')
+        return {}
+    if len(fields) > MAX_CUSTOM_FIELDS or any(len(key) > MAX_CUSTOM_KEY_LENGTH for key in fields):
+        reasons.append(
+            f"At most {MAX_CUSTOM_FIELDS} custom fields, with names of at most {MAX_CUSTOM_KEY_LENGTH} characters."
+        )
+    return fields
+
+
+def _check_created_at(cell, reasons):
+    try:
+        when = datetime.fromisoformat(cell)
+    except ValueError:
+        reasons.append(f"“{cell[:40]}” is not a date and time (use ISO 8601, e.g. 2026-03-04T05:06:07Z).")
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _check_email(cell, reasons):

@@ -6,13 +6,13 @@ merged into errors.csv when the import ends.
 
 import csv
 import io
-import re
 import tempfile
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 
 from keel.contacts.imports.files import PARTS_DIR, REPORT_NAME, save_file
+from keel.spreadsheets import defuse
 
 
 def report_header(file_header):
@@ -23,20 +23,6 @@ def report_row(line, reasons, row):
     """One line of the error report: where, why, and the row as it was, with formula-looking cells defused so
     that opening the report in a spreadsheet runs nothing."""
     return [line, " ".join(reasons), *(defuse(cell) for cell in (row or []))]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# A cell starting with + or - that is only a number or a phone number ("-5", "+1 555 0100", "-3.5", "+44 (20) 7946")
-# cannot run anything: it stays as it is, readable.
-PLAIN_NUMBER = re.compile(r"[+-][0-9][0-9 .,()/-]*")
-
-
-def defuse(cell):
-    """A cell a spreadsheet would read as a formula gets a leading ' (shown as text, never run): one starting with
-    = + - @, a tab or a carriage return, unless it is a plain number (see docs/import.md, "the error report")."""
-    if cell[:1] in FORMULA_STARTS and not PLAIN_NUMBER.fullmatch(cell):
-        return "'" + cell
-    return cell
 
 
 def part_name(number, attempt):

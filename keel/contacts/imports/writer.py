@@ -30,7 +30,7 @@ def write_batch(company_id, rows, now, event_title, event_data, *, actor=None):
     for row in rows:
         contact = contacts.get(row.email)
         if contact is None:
-            contact = {"id": None, "email": row.email, "company_id": company_id, "created_at": now}
+            contact = {"id": None, "email": row.email, "company_id": company_id, "created_at": row.created_at or now}
             contacts[row.email] = contact
             new.append(contact)
             created_rows.add(id(row))

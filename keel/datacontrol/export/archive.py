@@ -31,6 +31,7 @@ from keel.datacontrol.export.scopes import (
 )
 from keel.datacontrol.export.snapshot import Snapshot
 from keel.jobs.progress import NoProgress
+from keel.spreadsheets import ARCHIVE_RULE, ESCAPE, FORMULA_STARTS, escape_reversibly
 
 FORMAT = "keel-export"
 FORMAT_VERSION = 1
@@ -39,6 +40,7 @@ FORMAT_VERSION = 1
 COMPRESSION = zipfile.ZIP_DEFLATED
 COMPRESS_LEVEL = 1
 COPY_CHUNK = 1024 * 1024
+ESCAPED_STARTS = frozenset((*FORMULA_STARTS, ESCAPE))
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
@@ -185,6 +187,8 @@ class _ArchiveWriter:
         for index, column in enumerate(cols):
             if column.type == "file":
                 converters.append((index, self._file_path_converter(entity)))
+            elif column.type == "string":
+                converters.append((index, _spreadsheet_safe))
             else:
                 fn = self.snapshot.python_converter(column)
                 if fn:
@@ -272,8 +276,17 @@ class _ArchiveWriter:
             "company": {"id": self.company.pk, "name": self.company.name, "slug": self.company.slug},
             "created_at": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "scope": self.scope,
+            "csv_formula_escape": ARCHIVE_RULE,
             "files": self.files,
         }
+
+
+def _spreadsheet_safe(value, row_id):
+    """Text cells are escaped so that opening a CSV in a spreadsheet runs nothing; restore reverses it exactly
+    (keel/spreadsheets.py; the manifest declares the rule as ``csv_formula_escape``)."""
+    if value and value[0] in ESCAPED_STARTS:
+        return escape_reversibly(value)
+    return value
 
 
 def _describe(model):
@@ -313,6 +326,14 @@ def readme(manifest):
         "- attachments/ holds the stored files; attachments/index.csv lists each with its size and SHA-256.",
         "- manifest.json lists every file with its row count, SHA-256 and columns, to check nothing is missing.",
         "- Passwords, API token secrets and integration credentials are never exported.",
+        "- A text cell a spreadsheet would run as a formula starts with an extra ' (so does one that starts with '):",
+        "  spreadsheets show it as text. Remove exactly one leading ' to read the value (csv_formula_escape).",
+        "",
+        "Checking and restoring it",
+        "------------------------",
+        "- keel verify-archive <this file> checks every file against manifest.json without changing anything.",
+        "- Settings > Data Management > Restore from an export (or keel restore <this file> --company SLUG)",
+        "  reads it back into an empty company.",
         "",
         "Files",
         "-----",

@@ -35,8 +35,7 @@ class Restorer:
         return [m for m in graph.tenant_models() if self.archive.has(graph.entity_name(m))]
 
     def run(self):
-        if self.progress:
-            self.progress.set_total(sum(self.archive.files[graph.entity_name(m)]["rows"] for m in self.models()))
+        """Restore every model of the archive; ``progress`` advances by one per row read."""
         for model in self.models():
             self._restore_model(model)
         return self.report()

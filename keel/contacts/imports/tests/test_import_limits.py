@@ -5,9 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from keel.contacts.imports import engine
-from keel.contacts.imports.report import defuse
 from keel.contacts.imports.tests.helpers import import_now, report_rows, start, stored_files
 from keel.jobs.models import DataJob
+from keel.spreadsheets import defuse
 
 
 def test_an_upload_over_the_limit_is_refused_by_its_content_length_before_the_body_is_read(api, company, settings):

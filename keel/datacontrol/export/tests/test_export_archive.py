@@ -27,6 +27,7 @@ from keel.datacontrol.export.tests.factories import INTEGRATION_PLAINTEXT, TRICK
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.progress import NoProgress
 from keel.marketing.models import Campaign
+from keel.spreadsheets import unescape
 
 
 def export_bytes(company, scope=None, **kwargs):
@@ -48,6 +49,8 @@ def parse_cell(value, column):
         return datetime.fromisoformat(value)
     if kind == "json":
         return json.loads(value)
+    if kind == "string":
+        return unescape(value)  # the manifest's csv_formula_escape rule
     return value
 
 
@@ -205,7 +208,7 @@ def test_archive_round_trips_row_by_row(transactional_db, company, other_company
                 assert value == db_value, (entry["path"], column["name"], row[column["name"]], db_value)
 
     contacts = read_csv(archive, "contacts.csv")
-    assert [c["first_name"] for c in contacts] == TRICKY_TEXTS
+    assert [unescape(c["first_name"]) for c in contacts] == TRICKY_TEXTS
     assert {c["id"] for c in contacts} == {str(c.pk) for c in made["contacts"]}
 
     attachment = Attachment.objects.get(company=company)
@@ -391,3 +394,15 @@ def test_memory_stays_flat_as_the_company_grows(transactional_db, company):
     small = peak_memory_of_export(company, 300)
     large = peak_memory_of_export(company, 3000)
     assert large < small * 1.3 + 100_000, (small, large)
+
+
+def test_formula_cells_are_inert_in_the_archive_and_the_manifest_declares_the_rule(transactional_db, company):
+    dangerous = ["=cmd|' /C calc'!A0", "=WEBSERVICE(\"http://x\")", "@SUM(A1)", "-2+3", "'quoted", "\tTab"]
+    readable = ["+1 555 0100", "-5", "plain"]
+    for i, text in enumerate(dangerous + readable):
+        Contact.objects.create(company=company, email=f"f{i}@example.com", first_name=text)
+    archive = zipfile.ZipFile(io.BytesIO(export_bytes(company, ["contacts"])[0]))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["csv_formula_escape"]["prefix"] == "'"
+    cells = [row["first_name"] for row in read_csv(archive, "contacts.csv")]
+    assert cells == ["'" + text for text in dangerous] + readable
