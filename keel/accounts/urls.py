@@ -23,4 +23,5 @@ urlpatterns = [
     path("settings/users/<int:user_id>/reset-password/", views.reset_password, name="reset_password"),
     path("settings/roles/", views.roles, name="roles"),
     path("settings/roles/<int:role_id>/", views.role_detail, name="role_detail"),
+    path("settings/plan/", views.plan, name="plan"),
 ]

@@ -16,7 +16,7 @@ from keel.accounts import actions, permissions
 from keel.accounts.access import company_page
 from keel.accounts.invitations import set_password_tokens
 from keel.accounts.login import check_credentials, client_ip
-from keel.accounts.models import ApiToken, Notice, Role, User, UserSession
+from keel.accounts.models import ApiToken, Notice, Plan, Role, User, UserSession
 from keel.accounts.validation import role_of_company
 from keel.errors import Forbidden, KeelError
 from keel.tenancy import tenant_get
@@ -334,3 +334,14 @@ def role_detail(request, role_id):
         for perm in permissions.offered_permissions(role)
     ]
     return render(request, "accounts/role_detail.html", {"role": role, "rows": rows})
+
+
+@company_page(admin_only=True)
+def plan(request):
+    """Admin Settings → Plan: the company's plan and what each plan includes (exports, and how many per day)."""
+    cap = settings.KEEL_EXPORTS_PER_DAY  # the operator's cap applies on top of every plan's own allowance
+    plans = [
+        {"plan": p, "exports_per_day": min(p.exports_per_day, cap) if p.allows_export else 0}
+        for p in Plan.objects.order_by("exports_per_day", "code")
+    ]
+    return render(request, "accounts/plan.html", {"plans": plans, "current": request.company.plan})

@@ -396,10 +396,10 @@ def test_company_deletion_202_and_public_status(api, company):
     status_api = f"/api/v1/deletions/{page_path.rstrip('/').rsplit('/', 1)[-1]}"
     status = anonymous.get(status_api)
     assert status.status_code == 200
-    assert set(status.json()) == {"state", "progress", "counts", "completed_at", "receipt_id"}
+    assert set(status.json()) == {"state", "step", "progress", "seconds_left", "counts", "completed_at", "receipt_id"}
     assert set(status.json()["progress"]) >= PROGRESS_KEYS
     run_queued_jobs()
     final = anonymous.get(status_api).json()
     assert final["state"] == "succeeded" and final["completed_at"] and final["receipt_id"]
-    assert set(final) == {"state", "progress", "counts", "completed_at", "receipt_id"}
+    assert set(final) == {"state", "step", "progress", "seconds_left", "counts", "completed_at", "receipt_id"}
     assert_error(anonymous.get("/api/v1/deletions/not-a-real-token"), 404)

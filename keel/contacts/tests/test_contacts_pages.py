@@ -28,7 +28,10 @@ def test_list_shows_only_the_companys_contacts(admin_client, contact, foreign_co
 
 def test_list_template_keeps_the_deletion_panel_and_import_button_hooks():
     source = (Path(__file__).parents[1] / "templates" / "contacts" / "list.html").read_text()
-    assert "{% load crm_deletion contact_import %}{% crm_deletion_panel %}" in source
+    assert "{% load crm_deletion contact_import %}" in source
+    # The deletion panel (banner and Delete all CRM Records button) sits below the page title.
+    assert source.index("<h1>CRM Contacts</h1>") < source.index("{% crm_deletion_panel %}")
+    assert "{% new_contact_button %}" in source  # disabled, with the reason, during a CRM deletion
     assert "{% import_button %}" in source
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.http import HttpResponse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from keel.accounts.access import require_company_admin
 from keel.datacontrol.company_deletion.actions import PERMISSION, do_request_company_deletion
@@ -38,7 +38,9 @@ class DeletionStartedOut(Schema):
 
 class DeletionStatusOut(Schema):
     state: str
+    step: str = Field(description="what the deletion is doing now, as a person reads it")
     progress: ProgressOut
+    seconds_left: int | None = Field(None, description="estimated seconds left, from the pace so far")
     counts: dict[str, int]
     completed_at: datetime | None
     receipt_id: str

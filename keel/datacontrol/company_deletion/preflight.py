@@ -4,7 +4,7 @@ While anything blocks, nothing starts: pending operations (an import, an export,
 and active workflows must be finished or stopped first.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.urls import reverse
 
@@ -21,6 +21,7 @@ class Blocker:
     message: str
     link: str
     link_label: str
+    job: object = field(default=None, compare=False)  # the pending operation, for pages to describe it
 
     def as_dict(self):
         return {"code": self.code, "message": self.message}
@@ -41,7 +42,9 @@ PENDING_KINDS = (DataJob.Kind.IMPORT, DataJob.Kind.EXPORT, DataJob.Kind.CRM_DELE
 def deletion_blockers(company):
     """Everything that must be finished or stopped before the company can be deleted, oldest first."""
     blockers = []
-    pending = DataJob.objects.filter(company=company, kind__in=PENDING_KINDS, state__in=DataJob.ACTIVE_STATES)
+    pending = DataJob.objects.select_related("requested_by").filter(
+        company=company, kind__in=PENDING_KINDS, state__in=DataJob.ACTIVE_STATES
+    )
     for job in pending.order_by("id"):
         label, link = pending_operation(job)
         blockers.append(
@@ -50,6 +53,7 @@ def deletion_blockers(company):
                 f"Complete or stop active processes: {label} (job {job.pk}) is {job.state}.",
                 link,
                 "View the operation",
+                job=job,
             )
         )
     for campaign in Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).order_by("id"):

@@ -7,6 +7,8 @@ address. The status link's token is stored hashed.
 
 import hashlib
 
+from django.utils import timezone
+
 from keel.datacontrol.deletion import DeletionProgress
 from keel.datacontrol.models import DeletionReceipt
 from keel.security import status_link_expired
@@ -78,8 +80,22 @@ def status_payload(receipt):
         percent = min(99, int(done * 100 / total)) if total else 0
     return {
         "state": receipt.state,
+        "step": receipt.step,
         "progress": {"done": done, "total": total, "percent": percent},
+        "seconds_left": seconds_left(receipt),
         "counts": {**receipt.rows_deleted, "files": receipt.files_deleted},
         "completed_at": receipt.completed_at,
         "receipt_id": str(receipt.receipt_id),
     }
+
+
+def seconds_left(receipt):
+    """An estimate of the time left, from the pace so far (rows and files per second since the request); None
+    until there is a pace to go by, and once the deletion has ended."""
+    done, total = receipt.progress_done, receipt.progress_total
+    if receipt.state != DeletionReceipt.State.RUNNING or not done or not total:
+        return None
+    elapsed = (timezone.now() - receipt.requested_at).total_seconds()
+    if elapsed <= 0:
+        return None
+    return max(1, round((total - done) * elapsed / done))

@@ -12,12 +12,10 @@ from keel.datacontrol.company_deletion.actions import PERMISSION, do_request_com
 from keel.datacontrol.company_deletion.confirm import CODE_TTL_SECONDS
 from keel.datacontrol.company_deletion.preflight import deletion_preflight, latest_export
 from keel.datacontrol.company_deletion.receipt import receipt_for_token, status_payload
+from keel.datacontrol.labels import entity_label
 from keel.datacontrol.models import DeletionReceipt
 from keel.errors import KeelError
-
-
-def entity_label(entity):
-    return entity.replace("_", " ").capitalize()
+from keel.jobs.templatetags.jobs import page_message
 
 
 def _render_page(request, status=200, error=None):
@@ -50,7 +48,7 @@ def delete_company(request):
             actor=request.user,
         )
     except KeelError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, page_message(exc, request.company))
         return _render_page(request, status=exc.status, error=exc)
     return redirect(started.status_path)
 

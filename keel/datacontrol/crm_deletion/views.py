@@ -9,6 +9,7 @@ from keel.accounts.access import company_page
 from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT, PERMISSION, do_start_crm_deletion
 from keel.datacontrol.crm_deletion.preflight import active_crm_deletion, crm_counts, summarize
 from keel.errors import KeelError
+from keel.jobs.templatetags.jobs import page_message
 
 TEMPLATE = "datacontrol/crm_deletion/crm_deletion.html"
 
@@ -29,7 +30,7 @@ def crm_deletion(request):
         try:
             do_start_crm_deletion(request.company, actor=request.user)
         except KeelError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, page_message(exc, request.company))
             return render(request, TEMPLATE, confirmation_context(request), status=exc.status)
         messages.success(request, "The deletion of all CRM records has started.")
         return redirect("contacts")

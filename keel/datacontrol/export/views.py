@@ -3,13 +3,16 @@
 from django.contrib import messages
 from django.http import FileResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
 from keel.datacontrol.export import actions as exports
 from keel.datacontrol.export.scopes import SCOPES
+from keel.datacontrol.labels import scope_label
 from keel.datacontrol.models import ExportArchive
 from keel.errors import KeelError
+from keel.jobs.templatetags.jobs import page_message
 from keel.tenancy import tenant_get
 
 
@@ -28,22 +31,29 @@ def _history(company):
     return rows
 
 
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 @company_page(permission=exports.EXPORT_PERMISSION, admin_only=True)
 def export_data(request):
     if request.method == "POST":
         try:
-            exports.do_start_export(request.company, request.POST.getlist("scope"), actor=request.user)
+            archive = exports.do_start_export(request.company, request.POST.getlist("scope"), actor=request.user)
         except KeelError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request, "The export has started. You can keep working; we will tell you when it is ready."
-            )
-        return redirect("export_data")
+            messages.error(request, page_message(exc, request.company))
+            return redirect("export_data")
+        messages.success(request, "The export has started. You can keep working; we will tell you when it is ready.")
+        # Straight to the new row and its progress, which would otherwise sit below the fold.
+        return redirect(f"{reverse('export_data')}?started={archive.pk}#export-{archive.pk}")
     company = request.company
     plan = company.plan
     context = {
-        "scopes": list(SCOPES.items()),
+        "scopes": [(code, scope_label(code), description) for code, description in SCOPES.items()],
+        "started": _int_or_none(request.GET.get("started")),
         "plan": plan,
         "history": _history(company),
         "ttl_days": exports.export_ttl_text(),
@@ -64,7 +74,7 @@ def download_export(request, export_id):
     try:
         handle = exports.do_open_export_download(archive, actor=request.user)
     except KeelError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, page_message(exc, request.company))
         return redirect("export_data")
     return FileResponse(
         handle, as_attachment=True, filename=exports.download_filename(archive), content_type="application/zip"

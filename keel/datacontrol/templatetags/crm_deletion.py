@@ -4,10 +4,14 @@ from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from keel.accounts.access import can_delete_all_crm_records
 from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT
-from keel.datacontrol.crm_deletion.preflight import describe, latest_crm_deletion, other_record_kinds, summarize
+from keel.datacontrol.crm_deletion.preflight import latest_crm_deletion, other_record_kinds
+from keel.jobs.models import DataJob
+from keel.jobs.runner import active_job
+from keel.jobs.templatetags.jobs import thousands
 
 register = template.Library()
 
@@ -16,10 +20,7 @@ FINISHED_BANNER_FOR = timedelta(days=7)
 SEEN_SESSION_KEY = "crm_deletion_seen"
 
 
-@register.filter
-def thousands(number):
-    """1234567 → "1,234,567": counts of a large CRM stay readable."""
-    return f"{number:,}"
+register.filter("thousands", thousands)
 
 
 register.simple_tag(other_record_kinds)
@@ -35,15 +36,16 @@ def crm_deletion_panel(context):
     if company is None or user is None or not user.is_authenticated:
         return ""
     job = latest_crm_deletion(company)
+    can_delete = can_delete_all_crm_records(user)
     panel = {
         "running": job if job is not None and job.is_active else None,
         "finished": _finished_once(request, job),
-        "can_delete": can_delete_all_crm_records(user),
+        "can_delete": can_delete,
+        # The server refuses a deletion during an import too; the button says so before anyone clicks.
+        "blocking_import": active_job(company, [DataJob.Kind.IMPORT]) if can_delete else None,
         "confirmation_text": CONFIRMATION_TEXT,
         "export_path": reverse("export_data"),
     }
-    if panel["finished"] is not None and panel["finished"].result.get("deleted"):
-        panel["finished_text"] = f"Deleted {describe(summarize(panel['finished'].result['deleted']))}."
     return render_to_string("datacontrol/crm_deletion/panel.html", panel, request=request)
 
 
@@ -57,3 +59,24 @@ def _finished_once(request, job):
         return None
     request.session[SEEN_SESSION_KEY] = job.pk
     return job
+
+
+NEW_CONTACT_REFUSED = "New contacts cannot be created while all CRM records are being deleted."
+
+
+@register.simple_tag(takes_context=True)
+def new_contact_button(context):
+    """CRM Contacts' "New contact" button: disabled, with the reason, while all CRM records are being deleted (the
+    server refuses the creation then too)."""
+    request = context.get("request")
+    company = getattr(request, "company", None)
+    job = latest_crm_deletion(company) if company is not None else None
+    if job is not None and job.is_active:
+        return format_html(
+            '<span class="button disabled new-contact-button" aria-disabled="true" title="{}" '
+            'aria-describedby="new-contact-reason">New contact</span> '
+            '<span class="muted disabled-reason" id="new-contact-reason">{}</span>',
+            NEW_CONTACT_REFUSED,
+            NEW_CONTACT_REFUSED,
+        )
+    return format_html('<a class="button new-contact-button" href="{}">New contact</a>', reverse("contact_create"))

@@ -79,6 +79,37 @@
     });
   }
 
+  function thousands(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+
+  // The same words as keel/datacontrol/labels.py (duration_text).
+  function durationText(seconds) {
+    if (seconds < 60) return "Less than a minute";
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) return "About " + minutes + " minute" + (minutes === 1 ? "" : "s");
+    var hours = Math.floor(minutes / 60);
+    minutes = minutes % 60;
+    var text = "About " + hours + " hour" + (hours === 1 ? "" : "s");
+    return minutes ? text + " " + minutes + " minute" + (minutes === 1 ? "" : "s") : text;
+  }
+
+  function setText(id, text) {
+    var el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  function showDeletionStatus(s) {
+    document.getElementById("deletion-progress-fill").style.width = s.progress.percent + "%";
+    document.querySelector("#deletion-status [role=progressbar]").setAttribute("aria-valuenow", s.progress.percent);
+    setText("deletion-percent", s.progress.percent);
+    setText("deletion-step", s.step);
+    setText("deletion-count", s.progress.total
+      ? thousands(s.progress.done) + " of " + thousands(s.progress.total) + " rows and files deleted"
+      : "Counting what is to be deleted…");
+    setText("deletion-eta", s.seconds_left ? durationText(s.seconds_left) + " left" : "Estimating the time left…");
+  }
+
   // The public status page of a company deletion (datacontrol/deletion_status.html): poll its JSON status, move the
   // progress bar, and reload when the state changes. A failed deletion is started again automatically: its page keeps
   // watching too.
@@ -91,8 +122,7 @@
         .then(function (s) {
           if (!s) { window.setTimeout(poll, 3000); return; }
           if (s.state !== box.dataset.state) { window.location.reload(); return; }
-          document.getElementById("deletion-progress-fill").style.width = s.progress.percent + "%";
-          document.getElementById("deletion-percent").textContent = s.progress.percent;
+          showDeletionStatus(s);
           window.setTimeout(poll, every);
         })
         .catch(function () { window.setTimeout(poll, 3000); });

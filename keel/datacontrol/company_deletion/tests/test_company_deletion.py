@@ -44,7 +44,7 @@ def test_page_shows_irreversibility_counts_latest_export_and_the_form(company, a
     assert 'href="/settings/data/export/"' in html
     assert "Your latest export was created on" in html
     assert re.search(r"<td>Contacts</td><td>4</td>", html)
-    assert re.search(r"<td>Contact events</td><td>12</td>", html)
+    assert re.search(r"<td>Contact history events</td><td>12</td>", html)
     assert re.search(r"<td>Users</td><td>2</td>", html)
     assert 'name="company_name"' in html and 'name="password"' in html
     assert 'name="code"' not in html  # the e-mailed code is off by default

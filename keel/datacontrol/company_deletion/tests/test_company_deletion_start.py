@@ -174,7 +174,7 @@ def test_public_status_has_exactly_the_documented_fields(company, started):
     response = anonymous.get("/api/v1/deletions/" + token_of(started["status_url"]))
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"state", "progress", "counts", "completed_at", "receipt_id"}
+    assert set(body) == {"state", "step", "progress", "seconds_left", "counts", "completed_at", "receipt_id"}
     assert body["state"] == "running" and body["completed_at"] is None
     assert set(body["progress"]) == {"done", "total", "percent"}
 
