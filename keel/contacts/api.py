@@ -9,6 +9,8 @@ from ninja import Field, Query, Router, Schema, Status
 from keel.contacts import actions
 from keel.contacts.imports.api import router as import_router
 from keel.contacts.listing import SORTS, contact_total, contacts_page, parse_filter
+from keel.contacts.lists_api import bulk_router
+from keel.contacts.lists_api import router as lists_router
 from keel.contacts.models import Contact
 from keel.contacts.params import MAX_ID
 from keel.contacts.search import timeline_page
@@ -17,6 +19,8 @@ from keel.tenancy import tenant_get
 router = Router(tags=["contacts"])
 STAGE_FILTERS = ("", *Contact.Stage.values)
 router.add_router("", import_router)
+router.add_router("", lists_router)
+router.add_router("", bulk_router)
 
 
 class ContactOut(Schema):
