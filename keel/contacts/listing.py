@@ -162,6 +162,15 @@ class Total:
     def as_dict(self):
         return {"value": self.value, "relation": self.relation}
 
+    def __str__(self):
+        """For people: "1,234", "about 1,000,000", "more than 10,000"."""
+        prefix = {"eq": "", "about": "about ", "gte": "more than "}[self.relation]
+        return f"{prefix}{self.value:,}"
+
+    @property
+    def is_one(self):
+        return self.relation == "eq" and self.value == 1
+
 
 def contact_total(company, contact_filter):
     """How many contacts match: exact up to COUNT_BOUND, read with a count that stops there. Above it, the
