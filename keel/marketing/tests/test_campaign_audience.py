@@ -48,3 +48,25 @@ def test_matching_recipients_refused_during_a_crm_deletion(api, campaign, contac
     response = api.post(f"campaigns/{campaign.pk}/recipients/matching", {})
     assert response.status_code == 409
     assert error(response)["code"] == "crm_deletion_in_progress"
+
+
+def test_campaign_page_adds_everyone_matching_and_disables_start_without_recipients(
+    admin_client, company, campaign, contacts, other_company
+):
+    url = f"/marketing/campaigns/{campaign.pk}/"
+    page = admin_client.get(url).content.decode()
+    assert "Add recipients before starting" in page and 'disabled aria-describedby="start-reason"' in page
+    response = admin_client.post(f"{url}recipients/matching/", {"q": "reader1"}, follow=True)
+    assert "1 recipient added." in response.content.decode()
+    assert list(CampaignRecipient.objects.values_list("contact_id", flat=True)) == [contacts[1].pk]
+    assert "Add recipients before starting" not in admin_client.get(url).content.decode()
+    theirs = Tag.objects.create(company=other_company, name="theirs")
+    assert admin_client.post(f"{url}recipients/matching/", {"tag_id": theirs.pk}).status_code == 404
+
+
+def test_campaign_page_matching_is_403_for_a_member_and_404_for_another_company(
+    member_client, admin_client, campaign, foreign_campaign, contacts
+):
+    assert member_client.post(f"/marketing/campaigns/{campaign.pk}/recipients/matching/", {}).status_code == 403
+    assert admin_client.post(f"/marketing/campaigns/{foreign_campaign.pk}/recipients/matching/", {}).status_code == 404
+    assert not CampaignRecipient.objects.exists()
