@@ -11,7 +11,7 @@ from keel.accounts.access import company_page
 from keel.accounts.permissions import MANAGE_CONTACTS
 from keel.contacts import actions, bulk_actions
 from keel.contacts.bulk_actions import Selection
-from keel.contacts.listing import SORT_LABELS, ContactFilter, check_sort, contact_total, parse_filter
+from keel.contacts.listing import SORT_LABELS, ContactFilter, Total, check_sort, contact_total, parse_filter
 from keel.contacts.models import ContactList, Tag
 from keel.contacts.params import parse_id
 from keel.errors import Forbidden, InvalidInput, KeelError
@@ -171,7 +171,7 @@ def _confirm_delete(request, selection, back):
     if selection.contact_filter is not None:
         count = contact_total(request.company, selection.contact_filter)
     else:
-        count = len(set(selection.contact_ids))
+        count = Total(len(set(selection.contact_ids)), "eq")
     fields = [(name, value) for name in request.POST for value in request.POST.getlist(name)]
     fields = [(name, value) for name, value in fields if name != "csrfmiddlewaretoken"]
     context = {"count": count, "fields": fields, "back": back, "limit": bulk_actions.MAX_BULK_DELETE}
