@@ -123,10 +123,10 @@ def do_delete_contact(contact, *, actor):
         stored_files = list(Attachment.objects.filter(contact=contact).values_list("file", flat=True))
         contact.delete()
         record(contact.company_id, actor, "contact.deleted", None, contact_id=contact_id)
-        transaction.on_commit(lambda: _delete_stored_files(stored_files))
+        transaction.on_commit(lambda: delete_stored_files(stored_files))
 
 
-def _delete_stored_files(names):
+def delete_stored_files(names):
     for name in names:
         if name:
             default_storage.delete(name)
@@ -185,7 +185,7 @@ def do_add_note(contact, body, *, actor):
 # --- tags ---------------------------------------------------------------------------------------------------
 
 
-def _tag_named(company_id, name):
+def tag_named(company_id, name):
     """The company's tag of that name, whatever its case, created when missing."""
     tag = Tag.objects.filter(company_id=company_id, name__iexact=name).first()
     if tag is None:
@@ -198,13 +198,13 @@ def _tag_named(company_id, name):
 
 
 def _link_tag(contact, name):
-    tag = _tag_named(contact.company_id, name)
+    tag = tag_named(contact.company_id, name)
     ContactTag.objects.get_or_create(company_id=contact.company_id, contact=contact, tag=tag)
     return tag
 
 
 def _set_tags(contact, names):
-    wanted = {_tag_named(contact.company_id, name).pk for name in names}
+    wanted = {tag_named(contact.company_id, name).pk for name in names}
     ContactTag.objects.filter(contact=contact).exclude(tag_id__in=wanted).delete()
     present = set(ContactTag.objects.filter(contact=contact).values_list("tag_id", flat=True))
     ContactTag.objects.bulk_create(
@@ -227,16 +227,44 @@ def do_remove_tag(contact, tag, *, actor):
 # --- lists --------------------------------------------------------------------------------------------------
 
 
+def _clean_list_name(company, name, exclude_id=None):
+    name = " ".join((name or "").split())
+    limit = ContactList._meta.get_field("name").max_length
+    if not name or len(name) > limit:
+        raise InvalidInput(f"A list name must be 1 to {limit} characters long.", field="list_name")
+    if ContactList.objects.filter(company=company, name__iexact=name).exclude(pk=exclude_id).exists():
+        raise InvalidInput(f"A list named “{name}” already exists.", field="list_name", code="list_name_taken")
+    return name
+
+
 def do_create_list(company, name, *, actor, description=""):
     require_permission(actor, MANAGE_CONTACTS)
     with crm_write_transaction(company):
-        name = " ".join((name or "").split())
-        limit = ContactList._meta.get_field("name").max_length
-        if not name or len(name) > limit:
-            raise InvalidInput(f"A list name must be 1 to {limit} characters long.", field="list_name")
-        if ContactList.objects.filter(company=company, name__iexact=name).exists():
-            raise InvalidInput(f"A list named “{name}” already exists.", field="list_name", code="list_name_taken")
+        name = _clean_list_name(company, name)
         return ContactList.objects.create(company=company, name=name, description=(description or "").strip()[:300])
+
+
+def do_rename_list(contact_list, name, *, actor):
+    require_permission(actor, MANAGE_CONTACTS)
+    with crm_write_transaction(contact_list.company_id):
+        old_name = contact_list.name
+        contact_list.name = _clean_list_name(contact_list.company_id, name, exclude_id=contact_list.pk)
+        contact_list.save(update_fields=["name"])
+        record(contact_list.company_id, actor, "list.renamed", contact_list, old_name=old_name, name=contact_list.name)
+    return contact_list
+
+
+def do_delete_list(contact_list, *, actor):
+    """Delete a list; its contacts stay (only their memberships go), in batches of short transactions."""
+    require_permission(actor, MANAGE_CONTACTS)
+    while True:
+        with crm_write_transaction(contact_list.company_id):
+            batch = list(ListMembership.objects.filter(contact_list=contact_list).values_list("id", flat=True)[:2000])
+            if not batch:
+                contact_list.delete()
+                record(contact_list.company_id, actor, "list.deleted", None, list=contact_list.name)
+                return
+            ListMembership.objects.filter(id__in=batch).delete()
 
 
 def do_add_to_list(contact, contact_list, *, actor):
@@ -307,4 +335,4 @@ def do_delete_attachment(attachment, *, actor):
     name = attachment.file.name
     with crm_write_transaction(attachment.company_id):
         attachment.delete()
-        transaction.on_commit(lambda: _delete_stored_files([name]))
+        transaction.on_commit(lambda: delete_stored_files([name]))

@@ -1,20 +1,26 @@
 """Contacts and their history in the JSON API (/api/v1/contacts...)."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db.models import prefetch_related_objects
 from ninja import Field, Query, Router, Schema, Status
 
 from keel.contacts import actions
 from keel.contacts.imports.api import router as import_router
+from keel.contacts.listing import SORTS, contact_total, contacts_page, parse_filter
+from keel.contacts.lists_api import bulk_router
+from keel.contacts.lists_api import router as lists_router
 from keel.contacts.models import Contact
 from keel.contacts.params import MAX_ID
-from keel.contacts.search import search_page, timeline_page
+from keel.contacts.search import timeline_page
 from keel.tenancy import tenant_get
 
 router = Router(tags=["contacts"])
+STAGE_FILTERS = ("", *Contact.Stage.values)
 router.add_router("", import_router)
+router.add_router("", lists_router)
+router.add_router("", bulk_router)
 
 
 class ContactOut(Schema):
@@ -33,9 +39,18 @@ class ContactOut(Schema):
     updated_at: datetime
 
 
+class ContactTotal(Schema):
+    value: int
+    relation: Literal["eq", "gte", "about"] = Field(
+        description="eq: exactly `value` contacts match; gte: more than `value` (counting stops there); "
+        "about: the database's estimate for all the company's contacts"
+    )
+
+
 class ContactPage(Schema):
     items: list[ContactOut]
     next_after: int | None = Field(description="pass as ?after= to get the next page; null on the last page")
+    total: ContactTotal = Field(description="how many contacts match the search and filters")
 
 
 class ContactIn(Schema):
@@ -51,6 +66,9 @@ class ContactIn(Schema):
 
 
 class ContactPatch(Schema):
+    """Only the fields given change. ``null`` clears a field that may be empty (text fields, ``custom_fields``,
+    ``tags``); ``lifecycle_stage`` cannot be cleared (422), and a contact keeps an e-mail address or a name (422)."""
+
     email: str | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -59,13 +77,20 @@ class ContactPatch(Schema):
     job_title: str | None = None
     lifecycle_stage: str | None = None
     custom_fields: dict[str, Any] | None = None
-    tags: list[str] | None = Field(None, description="replaces the contact's tags when given")
+    tags: list[str] | None = Field(None, description="replaces the contact's tags when given; null removes them all")
 
 
 class ContactListQuery(Schema):
     q: str = Field("", max_length=200, description="prefix of an e-mail address, first name or last name")
     after: int | None = Field(None, ge=0, le=MAX_ID, description="the next_after of the previous page")
     limit: int = Field(50, ge=1, le=200)
+    sort: Literal[SORTS] = Field(
+        "id",
+        description="id (creation order), name, email, company, stage, created; a leading - sorts in descending order",
+    )
+    stage: Literal[STAGE_FILTERS] = Field("", description="only contacts in this lifecycle stage")
+    tag_id: int | None = Field(None, ge=1, le=MAX_ID, description="only contacts with this tag")
+    list_id: int | None = Field(None, ge=1, le=MAX_ID, description="only contacts on this list")
 
 
 class EventOut(Schema):
@@ -117,12 +142,18 @@ def _get_contact(request, contact_id):
     return tenant_get(request.company, Contact.objects.prefetch_related("tag_links__tag"), pk=contact_id)
 
 
-@router.get("/contacts", response=ContactPage, summary="List contacts (keyset pages, optional search)")
+@router.get("/contacts", response=ContactPage, summary="List contacts (keyset pages, search, filters, sorts)")
 def list_contacts(request, filters: Query[ContactListQuery]):
-    contacts = Contact.objects.filter(company=request.company)
-    page = search_page(contacts, filters.q, after=filters.after, limit=filters.limit, want_previous=False)
+    contact_filter = parse_filter(request.company, filters.q, filters.stage, filters.tag_id, filters.list_id)
+    page = contacts_page(
+        request.company, contact_filter, filters.sort, after=filters.after, limit=filters.limit, want_previous=False
+    )
     prefetch_related_objects(page.items, "tag_links__tag")
-    return {"items": [contact_json(c) for c in page.items], "next_after": page.next_after}
+    return {
+        "items": [contact_json(c) for c in page.items],
+        "next_after": page.next_after,
+        "total": contact_total(request.company, contact_filter).as_dict(),
+    }
 
 
 @router.post("/contacts", response={201: ContactOut}, summary="Create a contact")
@@ -142,6 +173,8 @@ def update_contact(request, contact_id: int, payload: ContactPatch):
     contact = _get_contact(request, contact_id)
     changes = payload.dict(exclude_unset=True)
     tags = changes.pop("tags", None)
+    if "tags" in payload.model_fields_set and tags is None:
+        tags = []  # an explicit null clears the tags, as it clears every other field that may be empty
     actions.do_update_contact(contact, changes, actor=request.user, tags=tags)
     return contact_json(_get_contact(request, contact_id))
 

@@ -36,10 +36,18 @@ class Contact(TenantModel):
     class Meta(TenantModel.Meta):
         indexes = TenantModel.Meta.indexes + [
             models.Index(fields=["company", "email"], name="contact_company_email"),
-            # Prefix search by e-mail, first or last name (keel/contacts/search.py) is a range scan on these.
-            models.Index(F("company"), SearchKey("email"), name="contact_search_email"),
-            models.Index(F("company"), SearchKey("first_name"), name="contact_search_first_name"),
+            # Prefix search by e-mail, first or last name (keel/contacts/search.py) is a range scan on these; the
+            # e-mail and name ones, ending in the id, are also the keysets of the sorts by e-mail and by name
+            # (keel/contacts/listing.py), so those sorts cost no index of their own.
+            models.Index(F("company"), SearchKey("email"), F("id"), name="contact_search_email"),
+            models.Index(
+                F("company"), SearchKey("first_name"), SearchKey("last_name"), F("id"), name="contact_search_name"
+            ),
             models.Index(F("company"), SearchKey("last_name"), name="contact_search_last_name"),
+            # The other sorts of the contacts list (docs/crm.md, "Sorting, filters and totals").
+            models.Index(F("company"), SearchKey("company_name"), F("id"), name="contact_sort_company"),
+            models.Index(fields=["company", "lifecycle_stage", "id"], name="contact_sort_stage"),
+            models.Index(fields=["company", "created_at", "id"], name="contact_sort_created"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -97,6 +105,8 @@ class ContactTag(TenantModel):
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
 
     class Meta(TenantModel.Meta):
+        # The tag filter of the contacts list walks a tag's contacts in id order.
+        indexes = TenantModel.Meta.indexes + [models.Index(fields=["tag", "contact"], name="contacttag_by_tag")]
         constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
 
 

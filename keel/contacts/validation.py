@@ -52,6 +52,12 @@ def _clean_email(value):
 
 def _clean_stage(value):
     choices = Contact.Stage.values
+    if value is None:
+        raise InvalidInput(
+            f"A contact always has a lifecycle stage; it cannot be cleared. Choose one of: {', '.join(choices)}.",
+            field="lifecycle_stage",
+            choices=choices,
+        )
     if value not in choices:
         raise InvalidInput(
             f"The lifecycle stage must be one of: {', '.join(choices)}.", field="lifecycle_stage", choices=choices
@@ -87,7 +93,11 @@ def _clean_custom_fields(value):
 
 
 def clean_contact_fields(fields):
-    """Validate and normalise the given contact fields (any subset of EDITABLE_FIELDS)."""
+    """Validate and normalise the given contact fields (any subset of EDITABLE_FIELDS).
+
+    ``None`` clears a field that may be empty (a text field becomes "", custom fields {}); the lifecycle stage
+    cannot be empty, so ``None`` for it is refused. Whether the contact is still identifiable (an e-mail address
+    or a name) is the action's check."""
     cleaned = {}
     for name, value in fields.items():
         if name not in EDITABLE_FIELDS:

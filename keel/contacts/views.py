@@ -1,6 +1,7 @@
 """CRM Contacts pages. Views stay thin: they read the request, call an action, and render or redirect."""
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -12,9 +13,11 @@ from keel.accounts.access import company_page
 from keel.accounts.permissions import MANAGE_CONTACTS
 from keel.contacts import actions, validation
 from keel.contacts.forms import contact_fields_from_post, custom_fields_text, tag_names_from_text
+from keel.contacts.list_views import MENU_SIZE, filter_from_query, sort_links
+from keel.contacts.listing import contact_total, contacts_page
 from keel.contacts.models import Attachment, Contact, ContactList, ContactTag, ListMembership, Note, Tag
 from keel.contacts.params import form_id, page_cursor
-from keel.contacts.search import search_page, timeline_page
+from keel.contacts.search import timeline_page
 from keel.contacts.uploads import limit_page_uploads
 from keel.contacts.validation import TEXT_FIELDS
 from keel.errors import Forbidden, InvalidInput, KeelError
@@ -28,18 +31,36 @@ CHOOSE_A_LIST = "Choose a list, or type the name of a new list."
 
 @company_page()
 def contact_list(request):
-    query = request.GET.get("q", "").strip()
-    page = search_page(
-        Contact.objects.filter(company=request.company),
-        query,
-        after=page_cursor(request, "after"),
-        before=page_cursor(request, "before"),
-        limit=PAGE_SIZE,
-    )
+    try:
+        contact_filter, sort = filter_from_query(request)
+        page = contacts_page(
+            request.company,
+            contact_filter,
+            sort,
+            after=page_cursor(request, "after"),
+            before=page_cursor(request, "before"),
+            limit=PAGE_SIZE,
+        )
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return redirect("contacts")
+    can_manage = request.user.has_perm_code(MANAGE_CONTACTS)
     return render(
         request,
         "contacts/list.html",
-        {"page": page, "q": query, "can_manage": request.user.has_perm_code(MANAGE_CONTACTS)},
+        {
+            "page": page,
+            "q": contact_filter.q.strip(),
+            "filter": contact_filter,
+            "filter_query": urlencode(contact_filter.as_params()),
+            "sort": sort,
+            "sort_links": sort_links(contact_filter, sort),
+            "total": contact_total(request.company, contact_filter),
+            "stages": Contact.Stage.choices,
+            "tags": Tag.objects.filter(company=request.company).order_by("name")[:MENU_SIZE],
+            "lists": ContactList.objects.filter(company=request.company).order_by("name")[:MENU_SIZE],
+            "can_manage": can_manage,
+        },
     )
 
 

@@ -9,6 +9,7 @@ from keel.accounts.access import require_permission
 from keel.accounts.permissions import MANAGE_MARKETING
 from keel.audit.actions import record
 from keel.contacts import history
+from keel.contacts.bulk_actions import filter_batches
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
 from keel.contacts.models import Contact, ListMembership
 from keel.contacts.params import MAX_ID
@@ -141,6 +142,17 @@ def do_add_list_recipients(campaign, contact_list, *, actor):
     return added
 
 
+def do_add_filter_recipients(campaign, contact_filter, *, actor):
+    """Add every contact matching a search and filters (keel.contacts.listing), one short transaction per batch."""
+    require_permission(actor, MANAGE_MARKETING)
+    check_crm_writable(campaign.company_id)
+    _ensure_accepts_recipients(campaign)
+    added = 0
+    for chunk in filter_batches(campaign.company, contact_filter):
+        added += _add_recipient_batch(campaign, chunk)
+    return added
+
+
 def do_start_campaign(campaign, *, actor):
     """Start sending: the campaign turns "sending" and a background task marks its recipients sent."""
     require_permission(actor, MANAGE_MARKETING)
@@ -152,6 +164,12 @@ def do_start_campaign(campaign, *, actor):
             raise Conflict("This campaign has already been sent.", code="campaign_already_sent")
         if campaign.status == Campaign.Status.SENDING:
             return campaign
+        if not CampaignRecipient.objects.filter(campaign=campaign).exists():
+            raise Conflict(
+                "This campaign has no recipients yet. Add recipients (a list, contacts matching a filter, or "
+                "e-mail addresses), then start it.",
+                code="campaign_without_recipients",
+            )
         now = timezone.now()
         campaign.status = Campaign.Status.SENDING
         campaign.started_at = campaign.started_at or now

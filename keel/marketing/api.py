@@ -1,10 +1,13 @@
 """Campaigns and workflows in the JSON API (/api/v1/campaigns..., /api/v1/workflows...)."""
 
 from datetime import datetime
+from typing import Literal
 
 from django.db.models import Count
 from ninja import Field, Query, Router, Schema, Status
 
+from keel.contacts.listing import parse_filter
+from keel.contacts.models import Contact
 from keel.contacts.params import MAX_ID
 from keel.contacts.search import keyset_page
 from keel.marketing import actions
@@ -12,6 +15,7 @@ from keel.marketing.models import Campaign, CampaignRecipient, Workflow, Workflo
 from keel.tenancy import tenant_get
 
 router = Router(tags=["marketing"])
+STAGE_FILTERS = ("", *Contact.Stage.values)
 
 
 class PageQuery(Schema):
@@ -186,6 +190,25 @@ def list_recipients(request, campaign_id: int, page: Query[PageQuery]):
 def add_recipients(request, campaign_id: int, payload: ContactIds):
     campaign = _campaign(request, campaign_id)
     added = actions.do_add_recipients(campaign, payload.contact_ids, actor=request.user)
+    return {"added": added, "recipients": actions.recipient_counts([campaign.pk])[campaign.pk]}
+
+
+class RecipientFilter(Schema):
+    q: str = Field("", max_length=200, description="prefix of an e-mail address, first name or last name")
+    stage: Literal[STAGE_FILTERS] = Field("", description="only contacts in this lifecycle stage")
+    tag_id: int | None = Field(None, ge=1, le=MAX_ID, description="only contacts with this tag")
+    list_id: int | None = Field(None, ge=1, le=MAX_ID, description="only contacts on this list")
+
+
+@router.post(
+    "/campaigns/{int:campaign_id}/recipients/matching",
+    response=RecipientsAdded,
+    summary="Add every contact matching a search and filters (a list: list_id; {} = every contact)",
+)
+def add_matching_recipients(request, campaign_id: int, payload: RecipientFilter):
+    campaign = _campaign(request, campaign_id)
+    contact_filter = parse_filter(request.company, payload.q, payload.stage, payload.tag_id, payload.list_id)
+    added = actions.do_add_filter_recipients(campaign, contact_filter, actor=request.user)
     return {"added": added, "recipients": actions.recipient_counts([campaign.pk])[campaign.pk]}
 
 

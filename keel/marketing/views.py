@@ -9,8 +9,9 @@ from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
 from keel.accounts.permissions import MANAGE_MARKETING
+from keel.contacts.list_views import MENU_SIZE, filter_from_data
 from keel.contacts.lookups import SearchKey
-from keel.contacts.models import Contact, ContactList
+from keel.contacts.models import Contact, ContactList, Tag
 from keel.contacts.params import form_id, page_cursor
 from keel.contacts.search import keyset_page
 from keel.errors import Forbidden, InvalidInput, KeelError
@@ -126,6 +127,8 @@ def campaign_detail(request, campaign_id):
             "counts": actions.recipient_counts([campaign.pk])[campaign.pk],
             "page": keyset_page(recipients, after=_after(request), before=_before(request)),
             "lists": ContactList.objects.filter(company=request.company).order_by("name"),
+            "tags": Tag.objects.filter(company=request.company).order_by("name")[:MENU_SIZE],
+            "stages": Contact.Stage.choices,
             "can_manage": request.user.has_perm_code(MANAGE_MARKETING),
         },
     )
@@ -147,6 +150,14 @@ def campaign_add_recipients(request, campaign):
         add_ids=lambda ids: actions.do_add_recipients(campaign, ids, actor=request.user),
     )
     return f"{added} recipient{'s' if added != 1 else ''} added."
+
+
+@marketing_action(Campaign, "campaign_detail")
+def campaign_add_matching(request, campaign):
+    """Everyone matching a search and filters of the contacts page (stage, tag, list)."""
+    contact_filter = filter_from_data(request.company, request.POST)
+    added = actions.do_add_filter_recipients(campaign, contact_filter, actor=request.user)
+    return f"{added:,} recipient{'s' if added != 1 else ''} added."
 
 
 @marketing_action(Campaign, "campaign_detail")

@@ -1,0 +1,197 @@
+"""Changes to many contacts at once: a selection (ids) or every contact matching a filter (docs/crm.md, "Bulk
+actions").
+
+Each ``do_*`` checks "Manage contacts" once, then works in batches of BATCH contacts, each batch one short
+``crm_write_transaction`` (so a CRM deletion that starts meanwhile refuses the next batch, and no batch holds the
+company lock for long). A filter is walked in id order with a keyset, so a batch never re-reads what an earlier
+batch changed.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from keel.accounts.access import require_permission
+from keel.accounts.permissions import MANAGE_CONTACTS
+from keel.audit.actions import record
+from keel.contacts import history
+from keel.contacts.actions import delete_stored_files, tag_named
+from keel.contacts.guards import check_crm_writable, crm_write_transaction
+from keel.contacts.listing import ContactFilter, filtered_contacts
+from keel.contacts.models import Attachment, Contact, ContactTag, ListMembership
+from keel.contacts.params import MAX_ID
+from keel.contacts.validation import clean_tag_name
+from keel.errors import InvalidInput
+
+BATCH = 500  # within SQLite's bound-parameter limit; a batch's transaction stays well under a second
+MAX_SELECTED_IDS = 10_000
+# Deleting is synchronous (one request, batch after batch): above this many contacts it is refused, and the user
+# narrows the filter or deletes all CRM records (docs/crm.md, "Bulk actions").
+MAX_BULK_DELETE = 5_000
+
+
+@dataclass
+class Selection:
+    """Either explicit contact ids of the company, or every contact matching ``contact_filter``."""
+
+    contact_ids: list[int] = field(default_factory=list)
+    contact_filter: ContactFilter | None = None
+
+    def describe(self):
+        return "matching a filter" if self.contact_filter is not None else "selected"
+
+
+def selection_batches(company, selection):
+    """The selected contacts' ids, BATCH at a time; explicit ids that are not the company's are refused first."""
+    if selection.contact_filter is not None:
+        yield from filter_batches(company, selection.contact_filter)
+        return
+    ids = _checked_ids(company, selection.contact_ids)
+    for start in range(0, len(ids), BATCH):
+        yield ids[start : start + BATCH]
+
+
+def filter_batches(company, contact_filter):
+    contacts = filtered_contacts(company, contact_filter)
+    after = 0
+    while batch := list(contacts.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:BATCH]):
+        after = batch[-1]
+        yield batch
+
+
+def _checked_ids(company, contact_ids):
+    ids = list(dict.fromkeys(contact_ids or ()))
+    if not ids:
+        raise InvalidInput("Select at least one contact.", field="contact_ids")
+    if len(ids) > MAX_SELECTED_IDS:
+        raise InvalidInput(
+            f"Select at most {MAX_SELECTED_IDS:,} contacts by id; use a filter for more.", field="contact_ids"
+        )
+    valid = [i for i in ids if 0 < i <= MAX_ID]
+    found = set()
+    for start in range(0, len(valid), BATCH):
+        chunk = valid[start : start + BATCH]
+        found.update(Contact.objects.filter(company=company, id__in=chunk).values_list("id", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
+        raise InvalidInput(
+            f"These contacts do not exist in your company: {shown}. Nothing was changed.",
+            field="contact_ids",
+            code="unknown_contacts",
+            contact_ids=missing,
+        )
+    return ids
+
+
+def _start(company, actor):
+    require_permission(actor, MANAGE_CONTACTS)
+    check_crm_writable(company)  # an early answer; every batch is guarded in its own transaction
+
+
+def do_bulk_add_tag(company, selection, name, *, actor):
+    """Tag the selected contacts; returns how many did not have the tag before."""
+    _start(company, actor)
+    name = clean_tag_name(name)
+    with crm_write_transaction(company):
+        tag = tag_named(company.pk, name)
+    added = 0
+    for batch in selection_batches(company, selection):
+        with crm_write_transaction(company):
+            present = set(ContactTag.objects.filter(tag=tag, contact_id__in=batch).values_list("contact_id", flat=True))
+            new = [i for i in batch if i not in present]
+            ContactTag.objects.bulk_create(
+                [ContactTag(company=company, tag=tag, contact_id=i) for i in new], ignore_conflicts=True
+            )
+            added += len(new)
+    record(company, actor, "contacts.bulk_tagged", tag, tag=tag.name, added=added, selection=selection.describe())
+    return tag, added
+
+
+def do_bulk_remove_tag(company, selection, tag, *, actor):
+    """Take the tag off the selected contacts; returns how many had it (none when ``tag`` is None: no such tag)."""
+    _start(company, actor)
+    removed = 0
+    if tag is None:
+        return removed
+    for batch in selection_batches(company, selection):
+        with crm_write_transaction(company):
+            removed += ContactTag.objects.filter(company=company, tag=tag, contact_id__in=batch).delete()[0]
+    record(company, actor, "contacts.bulk_untagged", tag, tag=tag.name, removed=removed)
+    return removed
+
+
+def do_bulk_add_to_list(company, selection, contact_list, *, actor):
+    """Add the selected contacts to a list (each gets a history entry); returns how many were not on it."""
+    _start(company, actor)
+    added = 0
+    for batch in selection_batches(company, selection):
+        with crm_write_transaction(company):
+            present = set(
+                ListMembership.objects.filter(contact_list=contact_list, contact_id__in=batch).values_list(
+                    "contact_id", flat=True
+                )
+            )
+            new = [i for i in batch if i not in present]
+            ListMembership.objects.bulk_create(
+                [ListMembership(company=company, contact_list=contact_list, contact_id=i) for i in new]
+            )
+            history.add_entries(company.pk, new, "list_added", f"Added to the list {contact_list.name}", actor=actor)
+            added += len(new)
+    record(company, actor, "contacts.bulk_added_to_list", contact_list, list=contact_list.name, added=added)
+    return added
+
+
+def do_bulk_delete_contacts(company, selection, *, actor):
+    """Delete the selected contacts with everything that belongs to them, batch by batch, children first (the
+    approach of keel/datacontrol/eraser.py: plain DELETE statements, never the ORM's collecting cascade)."""
+    _start(company, actor)
+    _check_delete_size(company, selection)
+    deleted = 0
+    for batch in selection_batches(company, selection):
+        deleted += _delete_batch(company, batch)
+    record(company, actor, "contacts.bulk_deleted", None, deleted=deleted, selection=selection.describe())
+    return deleted
+
+
+def _check_delete_size(company, selection):
+    if selection.contact_filter is None:
+        count = len(set(selection.contact_ids or ()))
+    else:
+        count = filtered_contacts(company, selection.contact_filter).values("id")[: MAX_BULK_DELETE + 1].count()
+    if count > MAX_BULK_DELETE:
+        raise InvalidInput(
+            f"At most {MAX_BULK_DELETE:,} contacts can be deleted at once; narrow the search or filter (or, to delete "
+            "every contact, use Delete all CRM Records).",
+            field="contact_ids" if selection.contact_filter is None else "filter",
+            code="too_many_to_delete",
+        )
+
+
+def _contact_children():
+    """Every model with a foreign key to Contact: deleted before the contacts they point at."""
+    return [rel.related_model for rel in Contact._meta.related_objects if rel.one_to_many]
+
+
+def _delete_rows(cursor, model, column, company_id, ids):
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(column)
+    placeholders = ", ".join(["%s"] * len(ids))
+    # Identifiers come from model metadata through quote_name; values are parameters.
+    cursor.execute(
+        f"DELETE FROM {table} WHERE {quote('company_id')} = %s AND {column} IN ({placeholders})",  # noqa: S608
+        [company_id, *ids],
+    )
+    return max(cursor.rowcount, 0)
+
+
+def _delete_batch(company, contact_ids):
+    with crm_write_transaction(company):
+        attachments = Attachment.objects.filter(company=company, contact_id__in=contact_ids)
+        stored = list(attachments.values_list("file", flat=True))
+        with connection.cursor() as cursor:
+            for model in _contact_children():
+                _delete_rows(cursor, model, model._meta.get_field("contact").column, company.pk, contact_ids)
+            deleted = _delete_rows(cursor, Contact, Contact._meta.pk.column, company.pk, contact_ids)
+        transaction.on_commit(lambda: delete_stored_files(stored))
+    return deleted
