@@ -36,7 +36,7 @@ def test_upload_an_archive_watch_the_restore_finish_and_open_a_restored_contact(
     page.get_by_role("button", name="Check archive").click()
     preview = page.locator("#restore-preview")
     expect(preview).to_contain_text("The export of Acme")
-    expect(preview.locator("#restore-preview-rows")).to_contain_text("contacts")
+    expect(preview.locator("#restore-preview-rows")).to_contain_text("Contact history events")
     page.get_by_role("button", name="Start restore").click()
 
     expect(page.locator("#restore-running [role=progressbar]")).to_be_visible()
