@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "keel.integrations",
     "keel.jobs",
     "keel.datacontrol",
+    "keel.mail",
     "bench",  # the benchmark suite and its `keel bench` command (docs/benchmarks.md)
 ]
 
@@ -204,27 +205,26 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
-# E-mail: written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set.
-if os.environ.get("KEEL_EMAIL_HOST"):
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": os.environ["KEEL_EMAIL_HOST"],
-                "port": env_int("KEEL_EMAIL_PORT", 587),
-                "username": os.environ.get("KEEL_EMAIL_USER", ""),
-                "password": os.environ.get("KEEL_EMAIL_PASSWORD", ""),
-                "use_tls": env_bool("KEEL_EMAIL_USE_TLS", True),
-            },
-        }
+# --- E-mail (docs/operations.md, "E-mail") ----------------------------------------------------------------------
+# Written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set. TLS is off unless asked for
+# (KEEL_EMAIL_USE_SSL / KEEL_EMAIL_USE_TLS) or implied by the port (465 SSL, 587 STARTTLS); every SMTP connection
+# gives up after KEEL_EMAIL_TIMEOUT seconds. E-mails are sent by a background task (keel/mail), retried with
+# back-off: KEEL_EMAIL_RETRY_SECONDS after the first failure, doubling, up to KEEL_EMAIL_MAX_ATTEMPTS attempts.
+from keel.mail.config import email_timeout, smtp_options  # noqa: E402 (pure functions of the environment)
+
+_smtp = smtp_options(os.environ)
+MAILERS = {
+    "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": _smtp}
+    if _smtp
+    else {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
     }
-else:
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
-        }
-    }
+}
+KEEL_EMAIL_TIMEOUT = email_timeout(os.environ)
+KEEL_EMAIL_MAX_ATTEMPTS = env_int("KEEL_EMAIL_MAX_ATTEMPTS", 5)
+KEEL_EMAIL_RETRY_SECONDS = float(os.environ.get("KEEL_EMAIL_RETRY_SECONDS", 30))
+# --- end of E-mail ---------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = os.environ.get("KEEL_FROM_EMAIL", "Keel <no-reply@keel.localhost>")
 
 # Background jobs: Django's tasks API, the database is the queue.
