@@ -74,6 +74,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log record of the request carries its id, and every answer is counted (docs/operations.md).
+    "keel.observability.requestid.RequestIdMiddleware",
+    "keel.observability.metrics.MetricsMiddleware",
     "keel.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -248,19 +251,41 @@ KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = float(os.environ.get("KEEL_INTEGRATION
 # Hosts ("host" or "host:port") a tenant-aimed outbound call may reach although they are not public (keel/outbound.py).
 KEEL_OUTBOUND_ALLOWLIST = env_list("KEEL_OUTBOUND_ALLOWLIST")
 
-# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off), and no
-# log line carries a deletion-status or set-password token (keel.security.MaskSecretPaths).
+# --- Logging and monitoring (docs/operations.md, "Monitoring") -------------------------------------------------
+# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off) and the
+# request's id (X-Request-ID, keel.observability.requestid), and no log line carries a deletion-status or
+# set-password token (keel.security.MaskSecretPaths). KEEL_LOG_FORMAT=json writes one JSON object per line.
+KEEL_LOG_FORMAT = os.environ.get("KEEL_LOG_FORMAT", "plain").strip().lower()
+if KEEL_LOG_FORMAT not in ("plain", "json"):
+    raise ValueError(f"KEEL_LOG_FORMAT={KEEL_LOG_FORMAT!r} is not a log format; use plain or json.")
+# /metrics answers 404 while KEEL_METRICS_TOKEN is unset, 401 without "Authorization: Bearer <token>".
+KEEL_METRICS_TOKEN = os.environ.get("KEEL_METRICS_TOKEN", "")
+# /readyz turns unready when the oldest queued job has waited longer than this (0: the age is only reported).
+KEEL_READY_MAX_QUEUE_AGE_SECONDS = float(os.environ.get("KEEL_READY_MAX_QUEUE_AGE_SECONDS", 0))
+_log_filters = ["request_id", "mask_secret_paths"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_secret_paths": {"()": "keel.security.MaskSecretPaths"}},
+    "filters": {
+        "mask_secret_paths": {"()": "keel.security.MaskSecretPaths"},
+        "request_id": {"()": "keel.observability.requestid.RequestIdFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "access": {"format": "[%(asctime)s] %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "access": {"format": "[%(asctime)s] [%(request_id)s] %(message)s"},
+        "json": {"()": "keel.observability.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secret_paths"]},
-        "access": {"class": "logging.StreamHandler", "formatter": "access", "filters": ["mask_secret_paths"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KEEL_LOG_FORMAT == "json" else "plain",
+            "filters": _log_filters,
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KEEL_LOG_FORMAT == "json" else "access",
+            "filters": _log_filters,
+        },
     },
     "loggers": {
         "keel": {"handlers": ["console"], "level": os.environ.get("KEEL_LOG_LEVEL", "INFO")},
@@ -276,3 +301,4 @@ LOGGING = {
         "django_tasks_db": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+# --- end of Logging and monitoring -------------------------------------------------------------------------------
