@@ -69,10 +69,14 @@ INSTALLED_APPS = [
     "keel.integrations",
     "keel.jobs",
     "keel.datacontrol",
+    "keel.mail",
     "bench",  # the benchmark suite and its `keel bench` command (docs/benchmarks.md)
 ]
 
 MIDDLEWARE = [
+    # First, so that every log record of the request carries its id, and every answer is counted (docs/operations.md).
+    "keel.observability.requestid.RequestIdMiddleware",
+    "keel.observability.metrics.MetricsMiddleware",
     "keel.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -204,27 +208,26 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
-# E-mail: written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set.
-if os.environ.get("KEEL_EMAIL_HOST"):
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": os.environ["KEEL_EMAIL_HOST"],
-                "port": env_int("KEEL_EMAIL_PORT", 587),
-                "username": os.environ.get("KEEL_EMAIL_USER", ""),
-                "password": os.environ.get("KEEL_EMAIL_PASSWORD", ""),
-                "use_tls": env_bool("KEEL_EMAIL_USE_TLS", True),
-            },
-        }
+# --- E-mail (docs/operations.md, "E-mail") ----------------------------------------------------------------------
+# Written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set. TLS is off unless asked for
+# (KEEL_EMAIL_USE_SSL / KEEL_EMAIL_USE_TLS) or implied by the port (465 SSL, 587 STARTTLS); every SMTP connection
+# gives up after KEEL_EMAIL_TIMEOUT seconds. E-mails are sent by a background task (keel/mail), retried with
+# back-off: KEEL_EMAIL_RETRY_SECONDS after the first failure, doubling, up to KEEL_EMAIL_MAX_ATTEMPTS attempts.
+from keel.mail.config import email_timeout, smtp_options  # noqa: E402 (pure functions of the environment)
+
+_smtp = smtp_options(os.environ)
+MAILERS = {
+    "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": _smtp}
+    if _smtp
+    else {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
     }
-else:
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
-        }
-    }
+}
+KEEL_EMAIL_TIMEOUT = email_timeout(os.environ)
+KEEL_EMAIL_MAX_ATTEMPTS = env_int("KEEL_EMAIL_MAX_ATTEMPTS", 5)
+KEEL_EMAIL_RETRY_SECONDS = float(os.environ.get("KEEL_EMAIL_RETRY_SECONDS", 30))
+# --- end of E-mail ---------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = os.environ.get("KEEL_FROM_EMAIL", "Keel <no-reply@keel.localhost>")
 
 # Background jobs: Django's tasks API, the database is the queue.
@@ -248,19 +251,41 @@ KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = float(os.environ.get("KEEL_INTEGRATION
 # Hosts ("host" or "host:port") a tenant-aimed outbound call may reach although they are not public (keel/outbound.py).
 KEEL_OUTBOUND_ALLOWLIST = env_list("KEEL_OUTBOUND_ALLOWLIST")
 
-# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off), and no
-# log line carries a deletion-status or set-password token (keel.security.MaskSecretPaths).
+# --- Logging and monitoring (docs/operations.md, "Monitoring") -------------------------------------------------
+# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off) and the
+# request's id (X-Request-ID, keel.observability.requestid), and no log line carries a deletion-status or
+# set-password token (keel.security.MaskSecretPaths). KEEL_LOG_FORMAT=json writes one JSON object per line.
+KEEL_LOG_FORMAT = os.environ.get("KEEL_LOG_FORMAT", "plain").strip().lower()
+if KEEL_LOG_FORMAT not in ("plain", "json"):
+    raise ValueError(f"KEEL_LOG_FORMAT={KEEL_LOG_FORMAT!r} is not a log format; use plain or json.")
+# /metrics answers 404 while KEEL_METRICS_TOKEN is unset, 401 without "Authorization: Bearer <token>".
+KEEL_METRICS_TOKEN = os.environ.get("KEEL_METRICS_TOKEN", "")
+# /readyz turns unready when the oldest queued job has waited longer than this (0: the age is only reported).
+KEEL_READY_MAX_QUEUE_AGE_SECONDS = float(os.environ.get("KEEL_READY_MAX_QUEUE_AGE_SECONDS", 0))
+_log_filters = ["request_id", "mask_secret_paths"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_secret_paths": {"()": "keel.security.MaskSecretPaths"}},
+    "filters": {
+        "mask_secret_paths": {"()": "keel.security.MaskSecretPaths"},
+        "request_id": {"()": "keel.observability.requestid.RequestIdFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "access": {"format": "[%(asctime)s] %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "access": {"format": "[%(asctime)s] [%(request_id)s] %(message)s"},
+        "json": {"()": "keel.observability.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secret_paths"]},
-        "access": {"class": "logging.StreamHandler", "formatter": "access", "filters": ["mask_secret_paths"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KEEL_LOG_FORMAT == "json" else "plain",
+            "filters": _log_filters,
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KEEL_LOG_FORMAT == "json" else "access",
+            "filters": _log_filters,
+        },
     },
     "loggers": {
         "keel": {"handlers": ["console"], "level": os.environ.get("KEEL_LOG_LEVEL", "INFO")},
@@ -276,3 +301,4 @@ LOGGING = {
         "django_tasks_db": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+# --- end of Logging and monitoring -------------------------------------------------------------------------------
