@@ -41,7 +41,7 @@ def persistent_secret_key(path):
 SECRET_KEY = env.raw("KEEL_SECRET_KEY") or persistent_secret_key(DATA_DIR / "secret_key")
 # Integration credentials are encrypted with keys derived from these values, newest first: the first encrypts, all
 # decrypt, and `keel rotate-encryption-key` re-encrypts everything with the first (keel/integrations/crypto.py,
-# docs/integrations.md). Without KEEL_ENCRYPTION_KEYS the one key is KEEL_ENCRYPTION_KEY, else KEEL_SECRET_KEY, as
+# docs/operations.md). Without KEEL_ENCRYPTION_KEYS the one key is KEEL_ENCRYPTION_KEY, else KEEL_SECRET_KEY, as
 # before, so that credentials stored earlier stay readable.
 ENCRYPTION_KEYS = env_list("KEEL_ENCRYPTION_KEYS") or [env.raw("KEEL_ENCRYPTION_KEY") or SECRET_KEY]
 ENCRYPTION_KEY = ENCRYPTION_KEYS[0]

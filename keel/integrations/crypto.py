@@ -1,7 +1,7 @@
 """Encryption at rest for integration credentials: Fernet tokens under a list of keys, newest first
 (settings.ENCRYPTION_KEYS, from KEEL_ENCRYPTION_KEYS). The newest key encrypts; every listed key decrypts, so an
 operator adds a new key in front, runs `keel rotate-encryption-key` to re-encrypt every stored credential with it,
-and only then removes the old one (docs/integrations.md, "Rotating the encryption key")."""
+and only then removes the old one (docs/operations.md, "Rotating the encryption key")."""
 
 import base64
 import hashlib
