@@ -8,11 +8,14 @@ outright (``kill -9``, an OOM kill), each child is sent SIGTERM by the kernel an
 
 import ctypes
 import errno
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+
+from gunicorn.glogging import Logger
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -92,3 +95,25 @@ def spawn(argv, env, pass_fds=()):
     in a terminal reaches it too)."""
     parent = os.getpid()
     return subprocess.Popen(argv, env=env, pass_fds=pass_fds, preexec_fn=lambda: _die_with_parent(parent))
+
+
+class MaskWholeLine(logging.Filter):
+    """Masks secret paths in the whole formatted line: gunicorn formats its access line from a dict of atoms, which
+    keel.security.MaskSecretPaths (made for Django's tuple arguments) does not read."""
+
+    def filter(self, record):
+        from keel.security import mask_secret_paths  # here: gunicorn's master loads this before Django is set up
+
+        record.msg, record.args = mask_secret_paths(record.getMessage()), ()
+        return True
+
+
+class MaskedGunicornLogger(Logger):
+    """gunicorn's logger (``--logger-class``) whose access and error lines never show a deletion-status or
+    set-password token: such a URL is a credential (docs/security.md, "Secrets kept out of logs")."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for log in (self.access_log, self.error_log):
+            if not any(isinstance(existing, MaskWholeLine) for existing in log.filters):
+                log.addFilter(MaskWholeLine())

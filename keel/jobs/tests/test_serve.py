@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -174,3 +175,18 @@ def test_serve_refuses_an_unmigrated_database_with_the_command_to_run(tmp_path):
     code, out, err = finished("serve", "--addr", f"127.0.0.1:{free_port()}", env={"DATABASE_URL": empty})
     assert code != 0 and "run `keel migrate` first" in err
     assert "Keel is running" not in out and "Traceback" not in err
+
+
+def test_tokens_in_paths_never_reach_gunicorn_s_access_log(served):
+    process, url, _port = served
+    secret = "Zq9-status-token-that-is-a-credential"
+    for path in (f"/deletion-status/{secret}/", f"/api/v1/deletions/{secret}", f"/set-password/MTIz/{secret}/"):
+        try:
+            urllib.request.urlopen(url + path, timeout=10)
+        except urllib.error.HTTPError:
+            pass
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    access = [line for line in (out + err).splitlines() if '"GET /' in line]
+    assert len([line for line in access if "[token]" in line]) == 3, access
+    assert secret not in out + err

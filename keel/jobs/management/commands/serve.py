@@ -76,6 +76,7 @@ class Supervisor:
             "--worker-class", "gthread", "--workers", str(web_processes), "--threads", str(threads),
             "--graceful-timeout", "10", "--timeout", "120",
             "--access-logfile", "-", "--error-logfile", "-", "--no-control-socket",
+            "--logger-class", "keel.serving.MaskedGunicornLogger",
             # Keel's own middleware believes X-Forwarded-* from KEEL_TRUSTED_PROXIES only (docs/security.md).
             "--forwarded-allow-ips=",
         ]  # fmt: skip
