@@ -125,17 +125,18 @@ def test_without_a_terminal_or_a_password_createcompany_says_how_to_give_one(db)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of forkpty:DeprecationWarning")
 @pytest.mark.parametrize("second,created", [("a long passphrase", True), ("another passphrase", False)])
 def test_createcompany_prompts_for_the_password_twice_on_a_terminal(second, created):
     """A real terminal (a pseudo-terminal): the password is asked twice and never echoed."""
     from keel.testing import test_database_url
 
     ensure_plans()
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: `keel createcompany` on the terminal
-        os.environ["DATABASE_URL"] = test_database_url()
-        argv = ["--name", "Initech", "--admin-email", "boss@initech.test"]
-        os.execv(sys.executable, [sys.executable, "-m", "keel.cli", "createcompany", *argv])
+    argv = [sys.executable, "-m", "keel.cli", "createcompany", "--name", "Initech", "--admin-email", "boss@initech.test"]
+    env = {**os.environ, "DATABASE_URL": test_database_url()}
+    pid, terminal = pty.fork()  # the child only calls execve, which is safe after forking a threaded process
+    if pid == 0:
+        os.execve(sys.executable, argv, env)
     seen = read_until(terminal, b"Password of the first Company Administrator: ")
     os.write(terminal, b"a long passphrase\n")
     seen += read_until(terminal, b"The same password again: ")
