@@ -132,7 +132,7 @@ def test_createcompany_prompts_for_the_password_twice_on_a_terminal(second, crea
     from keel.testing import test_database_url
 
     ensure_plans()
-    argv = [sys.executable, "-m", "keel.cli", "createcompany", "--name", "Initech", "--admin-email", "boss@initech.test"]
+    argv = [sys.executable, "-m", "keel.cli", "createcompany", "--name", "Initech", "--admin-email", "b@initech.test"]
     env = {**os.environ, "DATABASE_URL": test_database_url()}
     pid, terminal = pty.fork()  # the child only calls execve, which is safe after forking a threaded process
     if pid == 0:
