@@ -18,6 +18,7 @@ OPERATIONS = [
     ("crm_deletion", "Delete all CRM records", "keel", ("raw_delete", "raw DELETE per table"), "#d1242f"),
     ("company_deletion", "Delete company data", "keel", ("raw_delete", "raw DELETE per table"), "#8250df"),
     ("import", "CSV import", "keel", ("raw_executemany", "raw executemany"), "#1a7f37"),
+    ("restore", "Restore", "keel", ("bulk_load", "bulk load of contacts and history"), "#bf8700"),
 ]
 BASELINE_LABELS = {
     "python_csv_zip": "plain Python csv→zip",
@@ -25,6 +26,7 @@ BASELINE_LABELS = {
     "raw_delete": "one raw DELETE per table, one transaction",
     "naive_django": "naive Django .delete()",
     "raw_executemany": "raw executemany",
+    "bulk_load": "bulk load (COPY / executemany) of the contacts and their history",
 }
 DATABASE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 

@@ -77,6 +77,12 @@ def generate(params):
     return {"companies": made, "rows": sum(c["rows"] for c in made), "seconds": seconds}
 
 
+def create_empty_company(params):
+    """A company with only its administrator and built-in roles, as a sign-up leaves it (a restore's target)."""
+    company, _ = generator.create_company(params["name"], f"admin@{generator.ascii_part(params['name'])}.bench.test")
+    return {"company_id": company.pk}
+
+
 def wipe(params):
     """Remove every benchmark company (untimed housekeeping between scenarios)."""
     started = time.perf_counter()
@@ -494,6 +500,75 @@ def import_raw(params):
     return {"rows": done, "seconds": seconds}
 
 
+# --- restore ----------------------------------------------------------------------------------------------------
+
+
+def restore_keel(params):
+    """Keel's restore: the administrator's action checks and stores the archive, then the job verifies and loads
+    it (every id mapped, every file checked)."""
+    from keel.datacontrol.restore.actions import do_start_restore
+
+    company, admin = company_and_admin(params["company_id"])
+    started = time.perf_counter()
+    with open(params["archive_path"], "rb") as handle:
+        job = do_start_restore(company, File(handle, name="archive.zip"), actor=admin)
+    stored = time.perf_counter()
+    run_job(job.pk)
+    seconds = time.perf_counter() - started
+    job = finished(job.pk)
+    rows = sum((job.result or {}).get("rows", {}).values())
+    return {"rows": rows, "seconds": seconds, "upload_seconds": stored - started, "state": job.state}
+
+
+RAW_RESTORED = ("contacts", "contact_events")
+
+
+def restore_raw(params):
+    """Baseline: a bulk load of the archive's contacts and their history (nearly all of its rows) into the empty
+    company: ``COPY … FROM STDIN`` on PostgreSQL, ``executemany`` in 50,000-row transactions on SQLite, new ids by a
+    fixed shift, no checks."""
+    from keel.contacts.models import Contact, ContactEvent
+
+    models = {"contacts": Contact, "contact_events": ContactEvent}
+    archive = zipfile.ZipFile(params["archive_path"])
+    entries = {entry["entity"]: entry for entry in json.loads(archive.read("manifest.json"))["files"]}
+    shift = {entity: db.next_id(model) for entity, model in models.items()}
+    started, done = time.perf_counter(), 0
+    for entity, model in models.items():
+        entry = entries[entity]
+        fields = ["company_id", *(c["name"] for c in entry["columns"])]
+        convert = _raw_converters(entity, entry["columns"], shift)
+        with archive.open(entry["path"]) as raw:
+            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+            next(reader)
+            while chunk := [row for _, row in zip(range(50_000), reader, strict=False)]:
+                rows = [
+                    (params["company_id"], *(fn(cell) for fn, cell in zip(convert, row, strict=True))) for row in chunk
+                ]
+                with db.write_transaction():
+                    db.bulk_insert(model, fields, rows)
+                done += len(chunk)
+    seconds = time.perf_counter() - started
+    db.reset_sequences(list(models.values()))
+    return {"rows": done, "seconds": seconds}
+
+
+def _raw_converters(entity, columns, shift):
+    """Cell → database value for each column: ids and references shifted past their table's highest id, NULL for
+    empty nullable cells, everything else as the text it is (both databases read ISO times and JSON text)."""
+    converters = []
+    for column in columns:
+        target = entity if column["name"] == "id" else column.get("references")
+        offset = shift.get(target, 0)
+        if column["type"] == "integer":
+            converters.append(lambda cell, offset=offset: int(cell) + offset if cell else None)
+        elif column.get("nullable"):
+            converters.append(lambda cell: cell or None)
+        else:
+            converters.append(lambda cell: cell)
+    return converters
+
+
 # --- HTTP loops ---------------------------------------------------------------------------------------------------
 
 
@@ -559,6 +634,7 @@ SCENARIOS = {
     fn.__name__: fn
     for fn in (
         generate,
+        create_empty_company,
         wipe,
         remove_company,
         export_keel,
@@ -573,6 +649,8 @@ SCENARIOS = {
         write_import_csv,
         import_keel,
         import_raw,
+        restore_keel,
+        restore_raw,
         probe,
     )
 }

@@ -27,7 +27,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 PAGE_SIZE = 50  # keel/contacts/views.py shows 50 contacts per page
 DEEP_PAGE = 1000
-GROUPS = ("contacts_page", "export", "import", "crm_deletion", "company_deletion")
+GROUPS = ("contacts_page", "export", "restore", "import", "crm_deletion", "company_deletion")
 
 
 @dataclass
@@ -172,6 +172,8 @@ class Suite:
                 scenarios["contacts_page"] = self.contacts_page(server, large["company_id"], size)
             if o.wants("export"):
                 scenarios["export"] = self.export(large["company_id"])
+            if o.wants("restore"):
+                scenarios["restore"] = self.restore(large["company_id"], scenarios.get("export"))
             if o.wants("import"):
                 scenarios["import"] = self.import_csv(size)
             if o.wants("crm_deletion"):
@@ -205,6 +207,20 @@ class Suite:
         plain = self.run("export_python", company_id=company_id, archive_path=keel["archive_path"])
         dump = self.run("export_dump", company_id=company_id, archive_path=keel["archive_path"])
         return {"keel": keel, "python_csv_zip": plain, "db_dump": dump}
+
+    def restore(self, company_id, export):
+        """Keel's restore of the large company's archive into an empty company, beside a bulk load of its contacts
+        and their history into another (docs/restore.md)."""
+        self.log("  restore (scenario 7)")
+        archive_path = ((export or {}).get("keel") or {}).get("archive_path")
+        if not archive_path:
+            archive_path = self.run("export_keel", required=True, company_id=company_id)["archive_path"]
+        results = {}
+        for key, scenario in (("keel", "restore_keel"), ("bulk_load", "restore_raw")):
+            target = self.housekeeping("create_empty_company", name=f"Bench Restore {key}")["company_id"]
+            results[key] = self.run(scenario, company_id=target, archive_path=archive_path)
+            self.housekeeping("remove_company", company_id=target)
+        return results
 
     def import_csv(self, size):
         self.log("  CSV import (scenario 4)")

@@ -18,6 +18,8 @@ def ratios(s):
         part = s.get(key, {})
         out[f"{key}_vs_raw"] = ratio(rate(part.get("keel")), rate(part.get("raw_delete")))
         out[f"{key}_vs_naive"] = ratio(rate(part.get("keel")), rate(part.get("naive_django")))
+    restore = s.get("restore", {})
+    out["restore_vs_bulk_load"] = ratio(rate(restore.get("keel")), rate(restore.get("bulk_load")))
     imp = s.get("import", {})
     out["import_vs_raw"] = ratio(rate(imp.get("keel")), rate(imp.get("raw_executemany")))
     tenants = s.get("other_tenants") or {}
@@ -37,6 +39,7 @@ def targets(s):
         ("company deletion ≥ 0.7 × one-statement raw DELETE", r["company_deletion_vs_raw"], lambda v: v >= 0.7),
         ("CRM deletion far ahead of naive Django (≥ 5×)", r["crm_deletion_vs_naive"], lambda v: v >= 5),
         ("company deletion far ahead of naive Django (≥ 5×)", r["company_deletion_vs_naive"], lambda v: v >= 5),
+        ("restore ≥ 0.5 × a bulk load of the same rows", r["restore_vs_bulk_load"], lambda v: v >= 0.5),
     ]
     for key in ("crm_deletion", "company_deletion"):
         tx = (s.get(key, {}).get("keel") or {}).get("write_transactions") or {}

@@ -101,6 +101,7 @@ def test_quick_run_measures_every_scenario_and_writes_json_and_picture(transacti
         "crm_deletion": ("keel", "raw_delete", "naive_django"),
         "company_deletion": ("keel", "raw_delete", "naive_django"),
         "import": ("keel", "raw_executemany"),
+        "restore": ("keel", "bulk_load"),
         "other_tenants": ("idle", "during_keel_deletion", "during_raw_delete"),
         "contacts_page": ("first_page", "deep_page"),
     }
