@@ -123,13 +123,13 @@ def create_user(request, payload: UserIn):
     return Status(201, user_dict(user))
 
 
-@router.get("/users/{user_id}", response=UserOut)
+@router.get("/users/{int:user_id}", response=UserOut)
 def get_user(request, user_id: int):
     require_permission(request.user, "manage_users")
     return user_dict(tenant_get(request.company, _company_users(request), pk=user_id))
 
 
-@router.patch("/users/{user_id}", response=UserOut)
+@router.patch("/users/{int:user_id}", response=UserOut)
 def update_user(request, user_id: int, payload: UserPatch):
     user = tenant_get(request.company, _company_users(request), pk=user_id)
     role = role_of_company(request.company, payload.role_id) if payload.role_id is not None else None
@@ -137,7 +137,7 @@ def update_user(request, user_id: int, payload: UserPatch):
     return user_dict(User.objects.select_related("role").get(pk=user.pk))
 
 
-@router.post("/users/{user_id}/reset-password", response=UserOut)
+@router.post("/users/{int:user_id}/reset-password", response=UserOut)
 def reset_password(request, user_id: int):
     """The old password stops working, sessions end, API tokens are revoked; the user gets a set-password link."""
     user = tenant_get(request.company, _company_users(request), pk=user_id)
@@ -184,13 +184,13 @@ def list_roles(request):
     return [role_dict(r) for r in Role.objects.filter(company=request.company).order_by("id")]
 
 
-@router.get("/roles/{role_id}", response=RoleOut)
+@router.get("/roles/{int:role_id}", response=RoleOut)
 def get_role(request, role_id: int):
     _require_role_reader(request.user)
     return role_dict(tenant_get(request.company, Role, pk=role_id))
 
 
-@router.patch("/roles/{role_id}", response=RoleOut)
+@router.patch("/roles/{int:role_id}", response=RoleOut)
 def update_role(request, role_id: int, payload: RolePatch):
     role = tenant_get(request.company, Role, pk=role_id)
     return role_dict(actions.do_update_role_permissions(role, payload.permissions, actor=request.user))
