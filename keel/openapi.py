@@ -169,3 +169,17 @@ def complete(document):
                     "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
                 }
     return document
+
+
+def one_of(values, default=..., **kwargs):
+    """A string field whose allowed values the document lists (the server checks them in its own words)."""
+    from pydantic import Field
+
+    return Field(default, json_schema_extra={"enum": list(values)}, **kwargs)
+
+
+def list_of(values, default=..., **kwargs):
+    """A list field whose items the document limits to ``values``."""
+    from pydantic import Field
+
+    return Field(default, json_schema_extra={"items": {"type": "string", "enum": list(values)}}, **kwargs)

@@ -8,9 +8,10 @@ from pydantic import Field
 from keel.accounts import actions, permissions
 from keel.accounts.access import require_permission
 from keel.accounts.login import check_credentials, client_ip
-from keel.accounts.models import Role, User
+from keel.accounts.models import Company, Role, User
 from keel.accounts.validation import role_of_company
 from keel.errors import Forbidden
+from keel.openapi import list_of, one_of
 from keel.tenancy import tenant_get
 
 router = Router(tags=["accounts"])
@@ -50,7 +51,33 @@ def user_dict(user):
     }
 
 
-@router.get("/me")
+PERMISSION_CODES = [p.code for p in permissions.PERMISSIONS]
+ROLE_KINDS = ("admin", "manager", "member", "custom")
+PERMISSION_MAP = {"propertyNames": {"enum": PERMISSION_CODES}, "additionalProperties": {"type": "boolean"}}
+
+
+class MeUserOut(Schema):
+    id: int
+    email: str
+    name: str
+    role: str
+    role_id: int
+
+
+class MeCompanyOut(Schema):
+    id: int
+    name: str
+    plan: str
+    status: str = one_of(Company.Status.values)
+
+
+class MeOut(Schema):
+    user: MeUserOut
+    company: MeCompanyOut
+    permissions: list[str] = list_of(PERMISSION_CODES, description="what the user's role allows")
+
+
+@router.get("/me", response=MeOut)
 def me(request):
     user, company = request.user, request.company
     return {
@@ -85,7 +112,7 @@ class UserOut(Schema):
     name: str
     role: str
     role_id: int
-    role_kind: str
+    role_kind: str = one_of(ROLE_KINDS)
     is_active: bool
     invited: bool
     date_joined: datetime
@@ -151,14 +178,16 @@ def reset_password(request, user_id: int):
 class RoleOut(Schema):
     id: int
     name: str
-    kind: str
+    kind: str = one_of(ROLE_KINDS)
     is_company_admin: bool
-    permissions: dict[str, bool]
-    offered: list[str] = Field(description="the permission codes this role may be granted")
+    permissions: dict[str, bool] = Field(json_schema_extra=PERMISSION_MAP)
+    offered: list[str] = list_of(PERMISSION_CODES, description="the permission codes this role may be granted")
 
 
 class RolePatch(Schema):
-    permissions: dict[str, bool]
+    permissions: dict[str, bool] = Field(
+        json_schema_extra=PERMISSION_MAP, description="permission codes to grant (true) or withdraw (false)"
+    )
 
 
 def role_dict(role):
