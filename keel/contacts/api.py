@@ -1,10 +1,11 @@
 """Contacts and their history in the JSON API (/api/v1/contacts...)."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import prefetch_related_objects
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import BeforeValidator
 
 from keel.contacts import actions
 from keel.contacts import validation as contact_validation
@@ -109,11 +110,21 @@ class EventPage(Schema):
     next_before: str | None = Field(description="pass as ?before= to get older events; null on the last page")
 
 
+def _iso_text(value):
+    # The document promises an ISO 8601 string; pydantic would also read a number as seconds since 1970.
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("must be a date and time in ISO 8601, e.g. 2026-05-01T09:30:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
 class EventIn(Schema):
     kind: str = Field(..., min_length=1, max_length=40, examples=["call"])
     title: str = Field(..., min_length=1, max_length=300, examples=["Called about the renewal"])
     data: dict[str, Any] = {}
-    occurred_at: datetime | None = None
+    occurred_at: IsoDatetime | None = None
 
 
 class EventQuery(Schema):

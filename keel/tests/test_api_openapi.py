@@ -178,3 +178,11 @@ def test_bad_credentials_401_carries_www_authenticate(admin):
     )
     assert_error(response, 401, "invalid_credentials")
     assert response["WWW-Authenticate"].startswith("Bearer ")
+
+
+def test_an_event_time_must_be_an_iso_string_not_a_number(api, company):
+    contact = Contact.objects.create(company=company, email="ada@example.com")
+    response = api.post(f"contacts/{contact.pk}/events", {"kind": "call", "title": "Called", "occurred_at": 0})
+    assert "occurred_at" in assert_error(response, 422, "invalid_input")["message"]
+    later = {"kind": "call", "title": "Called", "occurred_at": "2026-05-01T09:30:00Z"}
+    assert api.post(f"contacts/{contact.pk}/events", later).status_code == 201
