@@ -159,7 +159,9 @@ def complete(document):
         for method, operation in operations.items():
             if operation.get("security"):  # django-ninja marks the operations that need authentication
                 operation["security"] = SECURITY
-            responses = operation["responses"]
+            # django-ninja keys responses by int; JSON would hold both 200 and "200" as the same key, twice.
+            responses = {str(status): answer for status, answer in operation["responses"].items()}
+            operation["responses"] = responses
             for status in error_statuses(method, operation):
                 responses.setdefault(str(status), error_response(status))
             media_type = FILE_RESPONSES.get(operation["operationId"])
