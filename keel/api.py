@@ -1,18 +1,70 @@
 """The JSON API under /api/v1: one NinjaAPI, one router per app, one error shape."""
 
-from django.core.exceptions import PermissionDenied
+import json
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.log import log_response
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
+from keel import openapi
 from keel.accounts.api_auth import authenticate
 from keel.errors import KeelError
 
-api = NinjaAPI(
+
+class BodyNotAnObject(ValueError):
+    pass
+
+
+JSON_TYPE_NAMES = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+
+
+class ObjectBodyParser(Parser):
+    """A JSON body must be an object: django-ninja would otherwise read the fields of ``[null, null]`` or ``42`` as
+    all missing, and start an export of everything or answer a PATCH with 200 changing nothing."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            kind = JSON_TYPE_NAMES.get(type(data), "null")
+            raise BodyNotAnObject(f"The request body must be a JSON object ({{...}}), not {kind}.")
+        return data
+
+
+class ApiAuth:
+    """Bearer token or session cookie (keel.accounts.api_auth); the attribute marks the operations that need it in
+    the OpenAPI document, where keel.openapi names both schemes."""
+
+    openapi_security_schema = openapi.SECURITY_SCHEMES["bearerToken"]
+
+    def __call__(self, request):
+        return authenticate(request)
+
+
+class KeelNinjaAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation):
+        return openapi.operation_id(operation.view_func.__name__)
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return openapi.complete(document)
+
+
+api = KeelNinjaAPI(
     title="Keel API",
     version="1",
-    auth=authenticate,
+    description=(
+        "Authenticate with `Authorization: Bearer <token>` (POST /auth/token) or a browser session. Every error "
+        "answers `{\"error\": {\"code\", \"message\", \"field\"?}}`. Long lists are keyset-paginated: they answer "
+        "`{\"items\": [...]}` with a `next_after` or `next_before` cursor to pass back as `?after=` / `?before=` "
+        "(null on the last page); the short lists of users, roles, integrations and recent imports and exports "
+        "answer an array."
+    ),
+    auth=ApiAuth(),
+    parser=ObjectBodyParser(),
     urls_namespace="api",
     docs_url="/docs",
     # Served from django-ninja's bundled copy under /static/ninja/ (ninja is in INSTALLED_APPS), never from a CDN;
@@ -24,17 +76,32 @@ SERVER_ERROR_MESSAGE = "Something went wrong on our side. It has been logged; tr
 
 
 def error_response(request, status, code, message, **extra):
-    return api.create_response(request, {"error": {"code": code, "message": message, **extra}}, status=status)
+    return with_challenge(
+        api.create_response(request, {"error": {"code": code, "message": message, **extra}}, status=status)
+    )
+
+
+def with_challenge(response):
+    """A 401 names the scheme to authenticate with (RFC 9110, section 11.6.1)."""
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = openapi.WWW_AUTHENTICATE
+    return response
 
 
 @api.exception_handler(KeelError)
 def keel_error(request, exc):
-    return api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
+    return with_challenge(api.create_response(request, {"error": exc.as_dict()}, status=exc.status))
 
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request, exc):
     return error_response(request, 401, "unauthenticated", "Log in or send a valid API token.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request, exc):
+    message = "The request body is too large for this endpoint."
+    return error_response(request, 413, "body_too_large", message, field="body")
 
 
 @api.exception_handler(PermissionDenied)
@@ -47,8 +114,16 @@ def not_found(request, exc):
     return error_response(request, 404, "not_found", "Not found.")
 
 
+@api.exception_handler(MultiPartParserError)
+def unreadable_multipart(request, exc):
+    message = f"The multipart body could not be read ({exc}): send it as multipart/form-data with its boundary."
+    return error_response(request, 400, "invalid_body", message, field="body")
+
+
 @api.exception_handler(HttpError)
 def http_error(request, exc):
+    if isinstance(exc.__cause__, BodyNotAnObject):
+        return error_response(request, 422, "invalid_input", str(exc.__cause__), field="body")
     if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
         message = "The request body could not be read: send JSON with Content-Type: application/json."
         return error_response(request, 400, "invalid_body", message, field="body")
@@ -57,6 +132,9 @@ def http_error(request, exc):
 
 @api.exception_handler(ValidationError)
 def invalid_input(request, exc):
+    if any(err.get("loc", ())[:1] == ("path",) for err in exc.errors):
+        # /contacts/abc: no such object, as with routes whose path converter only matches digits.
+        return not_found(request, exc)
     fields = []
     for err in exc.errors:
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "payload", "query", "path")]
@@ -80,6 +158,7 @@ class JsonApiErrors:
     Django's URL resolver and Ninja's method dispatch would otherwise answer them in HTML or plain text."""
 
     MESSAGES = {
+        400: ("bad_request", "The request could not be read."),
         404: ("not_found", "Not found: no API endpoint has this path."),
         405: ("method_not_allowed", "This API endpoint does not accept the {method} method."),
         500: ("server_error", SERVER_ERROR_MESSAGE),

@@ -8,11 +8,12 @@ from pydantic import Field
 from keel.accounts import actions, permissions
 from keel.accounts.access import require_permission
 from keel.accounts.login import check_credentials, client_ip
-from keel.accounts.models import Role, User
+from keel.accounts.models import Company, Role, User
 from keel.accounts.validation import role_of_company
 from keel.errors import Forbidden
 from keel.mail.models import OutgoingEmail
 from keel.mail.outbox import latest_emails
+from keel.openapi import list_of, one_of
 from keel.tenancy import tenant_get
 
 router = Router(tags=["accounts"])
@@ -62,7 +63,33 @@ def user_dict(user, invitation_emails=None):
     }
 
 
-@router.get("/me")
+PERMISSION_CODES = [p.code for p in permissions.PERMISSIONS]
+ROLE_KINDS = ("admin", "manager", "member", "custom")
+PERMISSION_MAP = {"propertyNames": {"enum": PERMISSION_CODES}, "additionalProperties": {"type": "boolean"}}
+
+
+class MeUserOut(Schema):
+    id: int
+    email: str
+    name: str
+    role: str
+    role_id: int
+
+
+class MeCompanyOut(Schema):
+    id: int
+    name: str
+    plan: str
+    status: str = one_of(Company.Status.values)
+
+
+class MeOut(Schema):
+    user: MeUserOut
+    company: MeCompanyOut
+    permissions: list[str] = list_of(PERMISSION_CODES, description="what the user's role allows")
+
+
+@router.get("/me", response=MeOut)
 def me(request):
     user, company = request.user, request.company
     return {
@@ -103,7 +130,7 @@ class UserOut(Schema):
     name: str
     role: str
     role_id: int
-    role_kind: str
+    role_kind: str = one_of(ROLE_KINDS)
     is_active: bool
     invited: bool
     invitation_email: InvitationEmailOut | None
@@ -144,13 +171,13 @@ def create_user(request, payload: UserIn):
     return Status(201, user_dict(user))
 
 
-@router.get("/users/{user_id}", response=UserOut)
+@router.get("/users/{int:user_id}", response=UserOut)
 def get_user(request, user_id: int):
     require_permission(request.user, "manage_users")
     return user_dict(tenant_get(request.company, _company_users(request), pk=user_id))
 
 
-@router.patch("/users/{user_id}", response=UserOut)
+@router.patch("/users/{int:user_id}", response=UserOut)
 def update_user(request, user_id: int, payload: UserPatch):
     user = tenant_get(request.company, _company_users(request), pk=user_id)
     role = role_of_company(request.company, payload.role_id) if payload.role_id is not None else None
@@ -158,7 +185,7 @@ def update_user(request, user_id: int, payload: UserPatch):
     return user_dict(User.objects.select_related("role").get(pk=user.pk))
 
 
-@router.post("/users/{user_id}/reset-password", response=UserOut)
+@router.post("/users/{int:user_id}/reset-password", response=UserOut)
 def reset_password(request, user_id: int):
     """The old password stops working, sessions end, API tokens are revoked; the user gets a set-password link."""
     user = tenant_get(request.company, _company_users(request), pk=user_id)
@@ -172,14 +199,16 @@ def reset_password(request, user_id: int):
 class RoleOut(Schema):
     id: int
     name: str
-    kind: str
+    kind: str = one_of(ROLE_KINDS)
     is_company_admin: bool
-    permissions: dict[str, bool]
-    offered: list[str] = Field(description="the permission codes this role may be granted")
+    permissions: dict[str, bool] = Field(json_schema_extra=PERMISSION_MAP)
+    offered: list[str] = list_of(PERMISSION_CODES, description="the permission codes this role may be granted")
 
 
 class RolePatch(Schema):
-    permissions: dict[str, bool]
+    permissions: dict[str, bool] = Field(
+        json_schema_extra=PERMISSION_MAP, description="permission codes to grant (true) or withdraw (false)"
+    )
 
 
 def role_dict(role):
@@ -205,13 +234,13 @@ def list_roles(request):
     return [role_dict(r) for r in Role.objects.filter(company=request.company).order_by("id")]
 
 
-@router.get("/roles/{role_id}", response=RoleOut)
+@router.get("/roles/{int:role_id}", response=RoleOut)
 def get_role(request, role_id: int):
     _require_role_reader(request.user)
     return role_dict(tenant_get(request.company, Role, pk=role_id))
 
 
-@router.patch("/roles/{role_id}", response=RoleOut)
+@router.patch("/roles/{int:role_id}", response=RoleOut)
 def update_role(request, role_id: int, payload: RolePatch):
     role = tenant_get(request.company, Role, pk=role_id)
     return role_dict(actions.do_update_role_permissions(role, payload.permissions, actor=request.user))

@@ -1,17 +1,19 @@
 """Contacts and their history in the JSON API (/api/v1/contacts...)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db.models import prefetch_related_objects
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import BeforeValidator
 
 from keel.contacts import actions
+from keel.contacts import validation as contact_validation
 from keel.contacts.imports.api import router as import_router
 from keel.contacts.listing import SORTS, contact_total, contacts_page, parse_filter
 from keel.contacts.lists_api import bulk_router
 from keel.contacts.lists_api import router as lists_router
-from keel.contacts.models import Contact
+from keel.contacts.models import Contact, Tag
 from keel.contacts.params import MAX_ID
 from keel.contacts.search import timeline_page
 from keel.tenancy import tenant_get
@@ -53,31 +55,60 @@ class ContactPage(Schema):
     total: ContactTotal = Field(description="how many contacts match the search and filters")
 
 
+def _rule(name, default):
+    """The document states the limits keel.contacts.validation enforces (in its own words) on a contact field."""
+    return Field(default, json_schema_extra=CONTACT_FIELD_RULES[name])
+
+
+CONTACT_FIELD_RULES = {
+    **{name: {"maxLength": Contact._meta.get_field(name).max_length} for name in contact_validation.TEXT_FIELDS},
+    "email": {"maxLength": 254, "anyOf": [{"type": "string", "format": "email"}, {"const": ""}, {"type": "null"}]},
+    "lifecycle_stage": {"enum": Contact.Stage.values},
+    "custom_fields": {
+        "maxProperties": contact_validation.MAX_CUSTOM_FIELDS,
+        "propertyNames": {"minLength": 1, "maxLength": contact_validation.MAX_CUSTOM_KEY_LENGTH, "pattern": r"\S"},
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": contact_validation.MAX_CUSTOM_VALUE_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+            ]
+        },
+    },
+    "tags": {"items": {"type": "string", "pattern": r"\S", "maxLength": Tag._meta.get_field("name").max_length}},
+}
+
+
 class ContactIn(Schema):
-    email: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    phone: str = ""
-    company_name: str = ""
-    job_title: str = ""
-    lifecycle_stage: str = Contact.Stage.SUBSCRIBER
-    custom_fields: dict[str, Any] = {}
-    tags: list[str] = []
+    email: str = _rule("email", "")
+    first_name: str = _rule("first_name", "")
+    last_name: str = _rule("last_name", "")
+    phone: str = _rule("phone", "")
+    company_name: str = _rule("company_name", "")
+    job_title: str = _rule("job_title", "")
+    lifecycle_stage: str = _rule("lifecycle_stage", Contact.Stage.SUBSCRIBER)
+    custom_fields: dict[str, Any] = _rule("custom_fields", {})
+    tags: list[str] = _rule("tags", [])
 
 
 class ContactPatch(Schema):
     """Only the fields given change. ``null`` clears a field that may be empty (text fields, ``custom_fields``,
     ``tags``); ``lifecycle_stage`` cannot be cleared (422), and a contact keeps an e-mail address or a name (422)."""
 
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    company_name: str | None = None
-    job_title: str | None = None
-    lifecycle_stage: str | None = None
-    custom_fields: dict[str, Any] | None = None
-    tags: list[str] | None = Field(None, description="replaces the contact's tags when given; null removes them all")
+    email: str | None = _rule("email", None)
+    first_name: str | None = _rule("first_name", None)
+    last_name: str | None = _rule("last_name", None)
+    phone: str | None = _rule("phone", None)
+    company_name: str | None = _rule("company_name", None)
+    job_title: str | None = _rule("job_title", None)
+    lifecycle_stage: str | None = _rule("lifecycle_stage", None)
+    custom_fields: dict[str, Any] | None = _rule("custom_fields", None)
+    tags: list[str] | None = Field(
+        None,
+        description="replaces the contact's tags when given; null removes them all",
+        json_schema_extra=CONTACT_FIELD_RULES["tags"],
+    )
 
 
 class ContactListQuery(Schema):
@@ -106,11 +137,21 @@ class EventPage(Schema):
     next_before: str | None = Field(description="pass as ?before= to get older events; null on the last page")
 
 
+def _iso_text(value):
+    # The document promises an ISO 8601 string; pydantic would also read a number as seconds since 1970.
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("must be a date and time in ISO 8601, e.g. 2026-05-01T09:30:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
 class EventIn(Schema):
     kind: str = Field(..., min_length=1, max_length=40, examples=["call"])
     title: str = Field(..., min_length=1, max_length=300, examples=["Called about the renewal"])
     data: dict[str, Any] = {}
-    occurred_at: datetime | None = None
+    occurred_at: IsoDatetime | None = None
 
 
 class EventQuery(Schema):

@@ -58,13 +58,13 @@ def connect_integration(request, payload: ConnectionIn):
     return Status(201, connection_dict(connection))
 
 
-@router.get("/integrations/{connection_id}", response=ConnectionOut)
+@router.get("/integrations/{int:connection_id}", response=ConnectionOut)
 def get_integration(request, connection_id: int):
     require_permission(request.user, "manage_integrations")
     return connection_dict(tenant_get(request.company, _connections(request), pk=connection_id))
 
 
-@router.delete("/integrations/{connection_id}", response={204: None})
+@router.delete("/integrations/{int:connection_id}", response={204: None})
 def disconnect_integration(request, connection_id: int):
     require_permission(request.user, "manage_integrations")
     do_disconnect_integration(tenant_get(request.company, IntegrationConnection, pk=connection_id), request.user)

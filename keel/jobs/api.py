@@ -3,9 +3,12 @@
 from datetime import datetime
 
 from ninja import Router, Schema
+from pydantic import Field
 
 from keel.jobs.access import visible_job
 from keel.jobs.actions import do_cancel_job
+from keel.jobs.models import DataJob
+from keel.openapi import one_of
 
 router = Router(tags=["jobs"])
 
@@ -13,15 +16,15 @@ router = Router(tags=["jobs"])
 class ProgressOut(Schema):
     """How far a job is, wherever the API reports progress (jobs, exports, deletions): use this one schema."""
 
-    done: int
-    total: int
-    percent: int
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+    percent: int = Field(ge=0, le=100)
 
 
 class JobOut(Schema):
     id: int
-    kind: str
-    state: str
+    kind: str = one_of(DataJob.Kind.values)
+    state: str = one_of(DataJob.State.values)
     progress: ProgressOut
     step: str
     created_at: datetime

@@ -70,7 +70,7 @@ class Inspection:
 def canonical_encoding(encoding):
     try:
         name = codecs.lookup((encoding or "utf-8").strip()).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with a NUL character
         name = None
     if name not in _CANONICAL_ENCODINGS:
         raise FileRefused(

@@ -1,7 +1,7 @@
 """Delete all CRM records in the JSON API: start it, and follow the latest one."""
 
 from ninja import Router, Schema, Status
-from pydantic import StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
 from keel.datacontrol.crm_deletion.actions import do_start_crm_deletion
 from keel.datacontrol.crm_deletion.preflight import latest_crm_deletion
@@ -12,7 +12,10 @@ router = Router(tags=["deletion"])
 
 
 class DeleteAllCrmIn(Schema):
-    confirm: StrictBool | None = None
+    # Required and true, in the server's own words when missing or false (a 422 naming "confirm").
+    model_config = ConfigDict(json_schema_extra={"required": ["confirm"]})
+
+    confirm: StrictBool | None = Field(None, json_schema_extra={"const": True})
 
 
 @router.post("/crm/delete-all", response={202: JobEnvelope}, summary="Delete all CRM records")

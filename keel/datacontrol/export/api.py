@@ -8,21 +8,26 @@ from ninja import Router, Schema, Status
 
 from keel.accounts.access import require_company_admin
 from keel.datacontrol.export import actions as exports
+from keel.datacontrol.export.scopes import SCOPES
 from keel.datacontrol.models import ExportArchive
 from keel.jobs.api import ProgressOut
+from keel.openapi import list_of, one_of
 from keel.tenancy import tenant_get
 
 router = Router(tags=["exports"])
 
 
+EXPORT_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "expired", "deleted")
+
+
 class ExportRequest(Schema):
-    scope: list[str] | None = None
+    scope: list[str] | None = list_of(SCOPES, None, description="the data scopes to export; all when left out")
 
 
 class ExportOut(Schema):
     id: int
-    state: str
-    scope: list[str]
+    state: str = one_of(EXPORT_STATES)
+    scope: list[str] = list_of(SCOPES)
     progress: ProgressOut
     step: str
     created_at: datetime
