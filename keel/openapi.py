@@ -51,6 +51,14 @@ OPERATION_ERRORS = {
     "getLatestCrmDeletion": (404,),
     "deleteCompany": (409, 429),
     "getDeletionStatus": (404,),
+    # A tag or list of the filter that the company does not have answers 404, as any other company's object does.
+    "listContacts": (404,),
+    "bulkAddTag": (404, 409),
+    "bulkRemoveTag": (404, 409),
+    "bulkAddToList": (404, 409),
+    "bulkDelete": (404, 409),
+    "addMatchingRecipients": (409,),
+    "startRestore": (409,),
 }
 
 # Operations whose success answer is a file, not JSON.
