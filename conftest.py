@@ -41,6 +41,23 @@ def _isolated_storage(settings, tmp_path):
     os.makedirs(tmp_path / "files", exist_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def _email_delivered_at_once(monkeypatch):
+    """Most tests check what a feature e-mails, not how it travels: the queued e-mail is delivered as soon as it is
+    queued (through the same ``deliver`` the background task runs) instead of by a worker after the commit. The
+    tests of keel/mail undo this with the ``email_in_background`` fixture."""
+    from keel.mail import outbox
+
+    monkeypatch.setattr(outbox, "dispatch", outbox.deliver)
+
+
+@pytest.fixture
+def email_in_background(monkeypatch):
+    from keel.mail import outbox
+
+    monkeypatch.setattr(outbox, "dispatch", outbox.enqueue_after_commit)
+
+
 @pytest.fixture
 def company(db):
     return make_company("Acme")

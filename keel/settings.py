@@ -5,19 +5,13 @@ from pathlib import Path
 
 import dj_database_url
 
+from keel import env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_bool(name, default=False):
-    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
-
-
-def env_int(name, default):
-    return int(os.environ.get(name, default))
-
-
-def env_list(name, default=""):
-    return [entry.strip() for entry in os.environ.get(name, default).split(",") if entry.strip()]
+# Every variable goes through keel/env.py's typed parser: a bad value stops start-up with a sentence naming it.
+env_bool, env_int, env_float, env_list = env.boolean, env.integer, env.number, env.items
 
 
 # Files at rest: everything Keel creates (the SQLite database, e-mails written as files, the secret key, the cache)
@@ -44,12 +38,17 @@ def persistent_secret_key(path):
     return path.read_text().strip()
 
 
-SECRET_KEY = os.environ.get("KEEL_SECRET_KEY") or persistent_secret_key(DATA_DIR / "secret_key")
-# Integration credentials are encrypted with a key derived from this value (keel/integrations/crypto.py).
-ENCRYPTION_KEY = os.environ.get("KEEL_ENCRYPTION_KEY", SECRET_KEY)
+SECRET_KEY = env.raw("KEEL_SECRET_KEY") or persistent_secret_key(DATA_DIR / "secret_key")
+# Integration credentials are encrypted with keys derived from these values, newest first: the first encrypts, all
+# decrypt, and `keel rotate-encryption-key` re-encrypts everything with the first (keel/integrations/crypto.py,
+# docs/operations.md). Without KEEL_ENCRYPTION_KEYS the one key is KEEL_ENCRYPTION_KEY, else KEEL_SECRET_KEY, as
+# before, so that credentials stored earlier stay readable.
+ENCRYPTION_KEYS = env_list("KEEL_ENCRYPTION_KEYS") or [env.raw("KEEL_ENCRYPTION_KEY") or SECRET_KEY]
+ENCRYPTION_KEY = ENCRYPTION_KEYS[0]
 DEBUG = env_bool("KEEL_DEBUG", False)
 ALLOWED_HOSTS = env_list("KEEL_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-SITE_URL = os.environ.get("KEEL_SITE_URL", "http://127.0.0.1:8000")
+# `keel serve --addr` passes the address it listens on to its children as KEEL_SITE_URL unless it is set.
+SITE_URL = env.url("KEEL_SITE_URL", "http://127.0.0.1:8000")
 VERSION = "1.0.0"
 
 INSTALLED_APPS = [
@@ -69,10 +68,14 @@ INSTALLED_APPS = [
     "keel.integrations",
     "keel.jobs",
     "keel.datacontrol",
+    "keel.mail",
     "bench",  # the benchmark suite and its `keel bench` command (docs/benchmarks.md)
 ]
 
 MIDDLEWARE = [
+    # First, so that every log record of the request carries its id, and every answer is counted (docs/operations.md).
+    "keel.observability.requestid.RequestIdMiddleware",
+    "keel.observability.metrics.MetricsMiddleware",
     "keel.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -109,11 +112,18 @@ TEMPLATES = [
 ]
 
 # SQLite in WAL mode by default (zero set-up); PostgreSQL through DATABASE_URL.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keel.sqlite3'}"), conn_max_age=0
-    )
-}
+def parse_database_url(name, default):
+    value = env.string(name, default)
+    try:
+        return dj_database_url.parse(value, conn_max_age=0)
+    except ValueError as exc:
+        raise env.SettingError(
+            f"{name}={value!r} is not a database URL Keel can use ({exc}); use sqlite:///PATH or "
+            "postgres://USER@HOST:5432/NAME."
+        ) from None
+
+
+DATABASES = {"default": parse_database_url("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keel.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
@@ -204,35 +214,34 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
-# E-mail: written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set.
-if os.environ.get("KEEL_EMAIL_HOST"):
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": os.environ["KEEL_EMAIL_HOST"],
-                "port": env_int("KEEL_EMAIL_PORT", 587),
-                "username": os.environ.get("KEEL_EMAIL_USER", ""),
-                "password": os.environ.get("KEEL_EMAIL_PASSWORD", ""),
-                "use_tls": env_bool("KEEL_EMAIL_USE_TLS", True),
-            },
-        }
+# --- E-mail (docs/operations.md, "E-mail") ----------------------------------------------------------------------
+# Written as files to var/mail by default; real SMTP when KEEL_EMAIL_HOST is set. TLS is off unless asked for
+# (KEEL_EMAIL_USE_SSL / KEEL_EMAIL_USE_TLS) or implied by the port (465 SSL, 587 STARTTLS); every SMTP connection
+# gives up after KEEL_EMAIL_TIMEOUT seconds. E-mails are sent by a background task (keel/mail), retried with
+# back-off: KEEL_EMAIL_RETRY_SECONDS after the first failure, doubling, up to KEEL_EMAIL_MAX_ATTEMPTS attempts.
+from keel.mail.config import email_timeout, smtp_options  # noqa: E402 (pure functions of the environment)
+
+_smtp = smtp_options(os.environ)
+MAILERS = {
+    "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": _smtp}
+    if _smtp
+    else {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
     }
-else:
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "OPTIONS": {"file_path": str(DATA_DIR / "mail")},
-        }
-    }
+}
+KEEL_EMAIL_TIMEOUT = email_timeout(os.environ)
+KEEL_EMAIL_MAX_ATTEMPTS = env_int("KEEL_EMAIL_MAX_ATTEMPTS", 5)
+KEEL_EMAIL_RETRY_SECONDS = env.number("KEEL_EMAIL_RETRY_SECONDS", 30, minimum=0)
+# --- end of E-mail ---------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = os.environ.get("KEEL_FROM_EMAIL", "Keel <no-reply@keel.localhost>")
 
 # Background jobs: Django's tasks API, the database is the queue.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-KEEL_JOB_HEARTBEAT_SECONDS = float(os.environ.get("KEEL_JOB_HEARTBEAT_SECONDS", 2))
-KEEL_JOB_LEASE_SECONDS = float(os.environ.get("KEEL_JOB_LEASE_SECONDS", 60))
-KEEL_JOB_MAX_ATTEMPTS = env_int("KEEL_JOB_MAX_ATTEMPTS", 3)
-KEEL_BATCH_SIZE = env_int("KEEL_BATCH_SIZE", 2000)
+KEEL_JOB_HEARTBEAT_SECONDS = env_float("KEEL_JOB_HEARTBEAT_SECONDS", 2, minimum=0.01)
+KEEL_JOB_LEASE_SECONDS = env_float("KEEL_JOB_LEASE_SECONDS", 60, minimum=1)
+KEEL_JOB_MAX_ATTEMPTS = env_int("KEEL_JOB_MAX_ATTEMPTS", 3, minimum=1)
+KEEL_BATCH_SIZE = env_int("KEEL_BATCH_SIZE", 2000, minimum=1)
 
 # Data controls.
 KEEL_IMPORT_MAX_BYTES = env_int("KEEL_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
@@ -244,26 +253,47 @@ KEEL_LOGIN_WINDOW_SECONDS = env_int("KEEL_LOGIN_WINDOW_SECONDS", 300)
 KEEL_REAUTH_ATTEMPTS = env_int("KEEL_REAUTH_ATTEMPTS", 5)
 # Per account and client address, the wait after the free attempts doubles up to this (docs/accounts.md).
 KEEL_LOGIN_BACKOFF_MAX_SECONDS = env_int("KEEL_LOGIN_BACKOFF_MAX_SECONDS", 3600)
-KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = float(os.environ.get("KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", 5))
+KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = env_float("KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", 5, minimum=0.1)
 # Hosts ("host" or "host:port") a tenant-aimed outbound call may reach although they are not public (keel/outbound.py).
 KEEL_OUTBOUND_ALLOWLIST = env_list("KEEL_OUTBOUND_ALLOWLIST")
 
-# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off), and no
-# log line carries a deletion-status or set-password token (keel.security.MaskSecretPaths).
+# --- Logging and monitoring (docs/operations.md, "Monitoring") -------------------------------------------------
+# Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off) and the
+# request's id (X-Request-ID, keel.observability.requestid), and no log line carries a deletion-status or
+# set-password token (keel.security.MaskSecretPaths). KEEL_LOG_FORMAT=json writes one JSON object per line.
+LOG_LEVEL = env.choice("KEEL_LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
+KEEL_LOG_FORMAT = env.choice("KEEL_LOG_FORMAT", "plain", ("plain", "json"))
+# /metrics answers 404 while KEEL_METRICS_TOKEN is unset, 401 without "Authorization: Bearer <token>".
+KEEL_METRICS_TOKEN = os.environ.get("KEEL_METRICS_TOKEN", "")
+# /readyz turns unready when the oldest queued job has waited longer than this (0: the age is only reported).
+KEEL_READY_MAX_QUEUE_AGE_SECONDS = env.number("KEEL_READY_MAX_QUEUE_AGE_SECONDS", 0, minimum=0)
+_log_filters = ["request_id", "mask_secret_paths"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_secret_paths": {"()": "keel.security.MaskSecretPaths"}},
+    "filters": {
+        "mask_secret_paths": {"()": "keel.security.MaskSecretPaths"},
+        "request_id": {"()": "keel.observability.requestid.RequestIdFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "access": {"format": "[%(asctime)s] %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "access": {"format": "[%(asctime)s] [%(request_id)s] %(message)s"},
+        "json": {"()": "keel.observability.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secret_paths"]},
-        "access": {"class": "logging.StreamHandler", "formatter": "access", "filters": ["mask_secret_paths"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KEEL_LOG_FORMAT == "json" else "plain",
+            "filters": _log_filters,
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KEEL_LOG_FORMAT == "json" else "access",
+            "filters": _log_filters,
+        },
     },
     "loggers": {
-        "keel": {"handlers": ["console"], "level": os.environ.get("KEEL_LOG_LEVEL", "INFO")},
+        "keel": {"handlers": ["console"], "level": LOG_LEVEL},
         "django": {"handlers": ["console"], "level": "INFO"},
         "django.request": {"filters": ["mask_secret_paths"], "level": "INFO"},
         # The development server's access log; its own handler, not repeated by the "django" logger's.
@@ -276,3 +306,4 @@ LOGGING = {
         "django_tasks_db": {"handlers": ["console"], "level": "WARNING"},
     },
 }
+# --- end of Logging and monitoring -------------------------------------------------------------------------------

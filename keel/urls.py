@@ -12,4 +12,6 @@ urlpatterns = [
     path("settings/data/", include("keel.datacontrol.urls")),
     path("deletion-status/", include("keel.datacontrol.company_deletion.status_urls")),
     path("audit/", include("keel.audit.urls")),
+    # /healthz, /readyz and /metrics: no login, for load balancers and Prometheus (docs/operations.md).
+    path("", include("keel.observability.urls")),
 ]

@@ -218,7 +218,7 @@ def do_create_user(company, email, name, role, password=None, *, actor):
             )
             record(company, actor, "user.created", user, email=email, role=role.name, invited=not password)
             if not password:
-                transaction.on_commit(lambda: send_invitation(user, actor))
+                send_invitation(user, actor)  # queued in the outbox with the change: both commit, or neither
     except IntegrityError:  # the same e-mail added at the same moment by someone else
         raise email_taken() from None
     return user
@@ -255,7 +255,7 @@ def do_reset_password(user, *, actor):
             tokens_revoked=revoked,
             sessions_ended=ended,
         )
-        transaction.on_commit(lambda: send_invitation(user, actor))
+        send_invitation(user, actor)  # queued in the outbox with the change: both commit, or neither
     return user
 
 

@@ -11,6 +11,8 @@ from keel.accounts.login import check_credentials, client_ip
 from keel.accounts.models import Role, User
 from keel.accounts.validation import role_of_company
 from keel.errors import Forbidden
+from keel.mail.models import OutgoingEmail
+from keel.mail.outbox import latest_emails
 from keel.tenancy import tenant_get
 
 router = Router(tags=["accounts"])
@@ -35,7 +37,16 @@ def create_token(request, payload: TokenIn):
     return Status(201, {"token": raw})
 
 
-def user_dict(user):
+def invitation_email_dict(email):
+    """The newest invitation e-mail's delivery, or None (docs/operations.md, "E-mail")."""
+    if email is None:
+        return None
+    return {"state": email.state, "error": email.last_error or None, "status": email.status_text}
+
+
+def user_dict(user, invitation_emails=None):
+    if invitation_emails is None:
+        invitation_emails = latest_emails(OutgoingEmail.Kind.INVITATION, [user.pk])
     return {
         "id": user.pk,
         "email": user.email,
@@ -45,6 +56,7 @@ def user_dict(user):
         "role_kind": user.role.kind,
         "is_active": user.is_active,
         "invited": user.is_active and not user.has_usable_password(),
+        "invitation_email": invitation_email_dict(invitation_emails.get(user.pk)),
         "date_joined": user.date_joined,
         "last_login": user.last_login,
     }
@@ -79,6 +91,12 @@ def revoke_my_tokens(request):
 # --- users --------------------------------------------------------------------------------------------------------
 
 
+class InvitationEmailOut(Schema):
+    state: str = Field(description="queued, sending, sent or failed")
+    error: str | None = Field(description="why the last attempt was not delivered")
+    status: str = Field(description='for people, e.g. "e-mail not delivered: <reason>"')
+
+
 class UserOut(Schema):
     id: int
     email: str
@@ -88,6 +106,7 @@ class UserOut(Schema):
     role_kind: str
     is_active: bool
     invited: bool
+    invitation_email: InvitationEmailOut | None
     date_joined: datetime
     last_login: datetime | None
 
@@ -111,7 +130,9 @@ def _company_users(request):
 @router.get("/users", response=list[UserOut])
 def list_users(request):
     require_permission(request.user, "manage_users")
-    return [user_dict(u) for u in _company_users(request).order_by("id")]
+    users = list(_company_users(request).order_by("id"))
+    invitation_emails = latest_emails(OutgoingEmail.Kind.INVITATION, [u.pk for u in users])
+    return [user_dict(u, invitation_emails) for u in users]
 
 
 @router.post("/users", response={201: UserOut})

@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from keel.accounts.notify import send_email
+from keel.mail.models import OutgoingEmail
+from keel.mail.outbox import absolute_url, queue_email
 
 
 class SetPasswordTokenGenerator(PasswordResetTokenGenerator):
@@ -27,13 +28,21 @@ def set_password_path(user):
 
 
 def send_invitation(user, actor):
+    """Queue the invitation (or set-password link) e-mail; Admin Settings → Users shows whether it was delivered."""
     inviter = (actor.name or actor.email) if actor else "Your Company Administrator"
-    send_email(
+    context = {
+        "inviter": inviter,
+        "company_name": user.company.name,
+        "link": absolute_url(set_password_path(user)),
+        "validity": _link_validity(),
+    }
+    return queue_email(
         user.email,
-        f"You are invited to {user.company.name} on Keel",
-        f"{inviter} invited you to {user.company.name} on Keel. Choose your password to log in "
-        f"(the link works once, for {_link_validity()}):",
-        set_password_path(user),
+        OutgoingEmail.Kind.INVITATION,
+        "invitation",
+        context,
+        company_id=user.company_id,
+        user_id=user.pk,
     )
 
 

@@ -33,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from keel.clientaddr import client_address as trusted_client_address
 from keel.errors import RateLimited
 
 # A day without attempts and a back-off subject starts again from its free attempts.
@@ -50,12 +51,10 @@ def minutes_text(seconds):
 
 
 def client_address(request):
-    """The client's address for per-address limits.
-
-    For now ``REMOTE_ADDR`` only: a forwarded-for header is chosen by the client and would let it dodge the
-    throttle. This is the one place to switch to an address that honours trusted reverse proxies.
-    """
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The client's address for per-address limits: ``REMOTE_ADDR``, or behind a trusted reverse proxy
+    (``KEEL_TRUSTED_PROXIES``) the address that proxy saw. A forwarded-for header from anyone else is ignored:
+    the client chooses it, and could dodge the throttle or aim it at someone else (docs/security.md, Proxies)."""
+    return trusted_client_address(request) or "unknown"
 
 
 @dataclass

@@ -19,6 +19,8 @@ from keel.accounts.login import check_credentials, client_ip
 from keel.accounts.models import ApiToken, Notice, Plan, Role, User, UserSession
 from keel.accounts.validation import role_of_company
 from keel.errors import Forbidden, KeelError
+from keel.mail.models import OutgoingEmail
+from keel.mail.outbox import latest_emails
 from keel.tenancy import tenant_get
 
 
@@ -217,8 +219,12 @@ def users(request):
             sent = "" if password else " An invitation e-mail with a link to set a password is on its way."
             messages.success(request, f"User {user.email} added.{sent}")
             return redirect(reverse("users"))
+    company_users = list(User.objects.filter(company=request.company).select_related("role").order_by("email"))
+    invitation_emails = latest_emails(OutgoingEmail.Kind.INVITATION, [u.pk for u in company_users])
+    for company_user in company_users:
+        company_user.invitation_email = invitation_emails.get(company_user.pk)
     context = {
-        "users": User.objects.filter(company=request.company).select_related("role").order_by("email"),
+        "users": company_users,
         "roles": company_roles,
         "form": form,
     }

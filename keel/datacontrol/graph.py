@@ -25,7 +25,10 @@ GLOBAL_MODELS = {
     "auth.Group": "Django framework table, unused by Keel",
     "auth.Group_permissions": "Django framework table, unused by Keel",
     "contenttypes.ContentType": "Django framework table describing models, not data",
-    "django_tasks_database.DBTaskResult": "the task queue; a task's only argument is a job id, the data is in DataJob",
+    "django_tasks_database.DBTaskResult": "the task queue; a task's only argument is a job, campaign or e-mail id, "
+    "the data is in its row",
+    "mail.OutgoingEmail": "the e-mail outbox; bodies are emptied once sent, a company's rows are erased by its "
+    "deletion's final step, and the deletion's system confirmation must outlive the company",
 }
 
 

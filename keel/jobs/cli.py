@@ -12,6 +12,7 @@ The bar reads ``[############..................]  42 %  Importing rows`` (a floa
 terminal it is redrawn in place; written elsewhere (a pipe, a log) each new line is printed once on its own line.
 """
 
+import shutil
 import threading
 import time
 
@@ -23,8 +24,16 @@ from keel.jobs.runner import retry_delay, run_job
 from keel.jobs.tasks import enqueue, reap_stale_jobs
 
 BAR_WIDTH = 30
+MIN_BAR_WIDTH = 10
 FOLLOW_SECONDS = 0.5  # how often the foreground loop looks at a job that another process runs
 DRAW_SECONDS = 0.3  # how often the bar is redrawn from the job row
+
+
+def fitted_line(percent, text, columns):
+    """``bar_line`` within a terminal ``columns`` wide: a narrower bar, then the text cut, never a wrapped line
+    (a wrapped line cannot be redrawn in place with a carriage return)."""
+    width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, columns - 30))
+    return bar_line(percent, text, width)[: max(columns - 1, 1)]
 
 
 def bar_line(percent, text="", width=BAR_WIDTH):
@@ -38,18 +47,24 @@ class ProgressBar:
     """Draws ``bar_line`` on a stream (a file or a command's ``self.stdout``/``self.stderr``).
 
     ``show`` draws a changed line at most every ``interval`` seconds on a terminal (every ``log_interval`` seconds
-    elsewhere) unless ``force`` is given; ``close`` ends the line. Safe to call from one thread at a time.
+    elsewhere) unless ``force`` is given; ``close`` ends the line. On a terminal the line fits its width (``columns``,
+    by default the terminal's as it is when each line is drawn). Safe to call from one thread at a time.
     """
 
-    def __init__(self, stream, interval=0.1, log_interval=1.0):
+    def __init__(self, stream, interval=0.1, log_interval=1.0, columns=None):
         self.stream = stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.columns = columns
         self.interval = interval if self.tty else log_interval
         self._last_line = None
         self._drawn_at = float("-inf")
 
     def show(self, percent, text="", force=False):
-        line = bar_line(percent, text)
+        line = (
+            fitted_line(percent, text, self.columns or shutil.get_terminal_size().columns)
+            if self.tty
+            else bar_line(percent, text)
+        )
         now = time.monotonic()
         if line == self._last_line or (not force and now - self._drawn_at < self.interval):
             return

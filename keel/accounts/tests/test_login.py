@@ -224,3 +224,32 @@ def test_token_of_a_deleting_company_stops_working(admin):
     assert api.get("me").status_code == 200
     Company.objects.filter(pk=admin.company_id).update(status=Company.Status.DELETING)
     assert api.get("me").status_code == 401
+
+
+def test_behind_a_trusted_proxy_the_per_address_limit_counts_each_client_not_the_proxy(client, admin, settings):
+    settings.KEEL_LOGIN_ATTEMPTS = 3
+    settings.KEEL_TRUSTED_PROXIES = ["10.9.0.0/16"]
+
+    def through_proxy(email, password, client_ip):
+        data = {"username": email, "password": password}
+        return client.post("/login/", data, REMOTE_ADDR="10.9.0.1", HTTP_X_FORWARDED_FOR=client_ip)
+
+    for n in range(3):
+        through_proxy(f"nobody{n}@acme.test", "wrong", "203.0.113.5")
+    assert "Too many failed attempts" in through_proxy(admin.email, PASSWORD, "203.0.113.5").content.decode()
+    # Everyone else behind the same proxy can still log in: the proxy's own address is not what was counted.
+    assert through_proxy(admin.email, PASSWORD, "203.0.113.6").status_code == 302
+
+
+def test_a_forwarded_for_header_from_an_untrusted_address_is_ignored(client, admin, settings):
+    settings.KEEL_LOGIN_ATTEMPTS = 3
+    settings.KEEL_TRUSTED_PROXIES = []
+    for n in range(3):
+        client.post(
+            "/login/",
+            {"username": f"nobody{n}@acme.test", "password": "wrong"},
+            REMOTE_ADDR="10.8.0.1",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        )
+    response = client.post("/login/", {"username": admin.email, "password": PASSWORD}, REMOTE_ADDR="10.8.0.1")
+    assert "Too many failed attempts" in response.content.decode()

@@ -6,22 +6,25 @@ one record or one stream at a time, so memory does not grow with the file.
 
 import codecs
 import csv
-import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
-from keel.contacts.imports.columns import CUSTOM, FIELDS, IGNORE, MAX_COLUMNS, MODEL_FIELDS, TAG_SEPARATORS, TEXT_FIELDS
-from keel.contacts.models import Contact, Tag
+from keel.contacts.imports.cells import (
+    check_created_at,
+    check_custom_fields,
+    check_email,
+    check_tags,
+    unescape_archive_cell,
+)
+from keel.contacts.imports.columns import CUSTOM, FIELDS, IGNORE, MAX_COLUMNS, MODEL_FIELDS, TEXT_FIELDS
+from keel.contacts.models import Contact
 from keel.contacts.uploads import UploadTooLarge, human_size
-from keel.contacts.validation import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
+from keel.contacts.validation import MAX_CUSTOM_VALUE_LENGTH
 from keel.errors import InvalidInput
-from keel.spreadsheets import ESCAPE, FORMULA_STARTS
 
 # Encodings a user can declare for a file that is not UTF-8. Each keeps ASCII bytes (newline, quote, comma) as
 # themselves, which the streaming reader relies on to split lines before decoding them.
@@ -338,7 +341,7 @@ def parse_row(columns, record):
         if target == IGNORE:
             continue
         if target == "email":
-            values.email = _check_email(cell, reasons)
+            values.email = check_email(cell, reasons)
         elif not cell:
             continue
         elif target in TEXT_FIELDS:
@@ -353,11 +356,11 @@ def parse_row(columns, record):
                 reasons.append(f"“{cell}” is not a lifecycle stage; use one of: {', '.join(Contact.Stage.values)}.")
             values.fields["lifecycle_stage"] = stage
         elif target == "tags":
-            values.tags = _check_tags(cell, reasons)
+            values.tags = check_tags(cell, reasons)
         elif target == "custom_fields":
-            values.custom.update(_check_custom_fields(cell, reasons))
+            values.custom.update(check_custom_fields(cell, reasons))
         elif target == "created_at":
-            values.created_at = _check_created_at(cell, reasons)
+            values.created_at = check_created_at(cell, reasons)
         else:
             name = target[len(CUSTOM) :]
             if len(cell) > MAX_CUSTOM_VALUE_LENGTH:
@@ -366,62 +369,3 @@ def parse_row(columns, record):
     if reasons:
         raise RowProblem(reasons)
     return values
-
-
-def unescape_archive_cell(cell):
-    """A Keel export put one ' before a text cell a spreadsheet would run (keel/spreadsheets.py): take it off."""
-    if cell[:1] == ESCAPE and cell[1:2] and cell[1] in (*FORMULA_STARTS, ESCAPE):
-        return cell[1:]
-    return cell
-
-
-def _check_custom_fields(cell, reasons):
-    """A JSON object of custom fields, as a Keel export's contacts.csv holds them."""
-    try:
-        fields = json.loads(cell)
-    except ValueError:
-        fields = None
-    if not isinstance(fields, dict):
-        reasons.append('The custom fields must be a JSON object, e.g. {"plan": "gold"}.')
-        return {}
-    if len(fields) > MAX_CUSTOM_FIELDS or any(len(key) > MAX_CUSTOM_KEY_LENGTH for key in fields):
-        reasons.append(
-            f"At most {MAX_CUSTOM_FIELDS} custom fields, with names of at most {MAX_CUSTOM_KEY_LENGTH} characters."
-        )
-    return fields
-
-
-def _check_created_at(cell, reasons):
-    try:
-        when = datetime.fromisoformat(cell)
-    except ValueError:
-        reasons.append(f"“{cell[:40]}” is not a date and time (use ISO 8601, e.g. 2026-03-04T05:06:07Z).")
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _check_email(cell, reasons):
-    email = cell.lower()
-    if not email:
-        reasons.append("The e-mail address is missing (rows are matched to contacts by e-mail).")
-    elif len(email) > Contact._meta.get_field("email").max_length:
-        reasons.append(f"The e-mail address is longer than {Contact._meta.get_field('email').max_length} characters.")
-    else:
-        try:
-            validate_email(email)
-        except ValidationError:
-            reasons.append(f"“{cell}” is not a valid e-mail address.")
-    return email
-
-
-def _check_tags(cell, reasons):
-    limit = Tag._meta.get_field("name").max_length
-    tags = {}
-    for name in TAG_SEPARATORS.split(cell):
-        name = " ".join(name.split())
-        if not name:
-            continue
-        if len(name) > limit:
-            reasons.append(f"The tag “{name[:20]}…” is longer than {limit} characters.")
-        tags.setdefault(name.lower(), name)
-    return list(tags.values())

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from keel.contacts.models import Contact, ContactList
 from keel.contacts.tests.factories import make_contact
-from keel.contacts.tests.test_crm_browser import log_in
+from keel.tests.browser import log_in
 
 
 @pytest.mark.browser

@@ -33,7 +33,8 @@ from keel.datacontrol.models import DeletionReceipt
 from keel.errors import Conflict, Forbidden
 from keel.jobs.models import DataJob
 from keel.jobs.tasks import create_job
-from keel.marketing.models import Campaign, Workflow
+from keel.marketing.models import Workflow
+from keel.marketing.stopping import stop_active_campaigns
 
 logger = logging.getLogger("keel.datacontrol")
 
@@ -126,7 +127,7 @@ def revoke_access(company):
     ApiToken.objects.filter(company=company, revoked_at__isnull=True).update(revoked_at=now)
     do_end_sessions(company, actor=None)  # the session table is global: its rows of the company go now
     # As "Stop" does: a sending campaign's task ends before its next batch.
-    Campaign.objects.filter(company=company, status__in=Campaign.ACTIVE_STATUSES).update(status=Campaign.Status.STOPPED)
+    stop_active_campaigns(company, reason="company_deletion")
     Workflow.objects.filter(company=company, status=Workflow.Status.ACTIVE).update(status=Workflow.Status.INACTIVE)
 
 

@@ -1,42 +1,30 @@
-"""The e-mails of a company deletion: the one-time code, the status link, and the system confirmation."""
+"""The e-mails of a company deletion: the one-time code, the status link, and the system confirmation.
 
-from django.conf import settings
-from django.core.mail import send_mail
+All three are queued in the outbox (keel/mail) and sent by a background task. The system confirmation is queued
+in the deletion's final transaction with no company id, so it outlives the company's rows and is retried until
+the mail server takes it (docs/company-deletion.md)."""
+
 from django.urls import reverse
 
-from keel.accounts.notify import send_email
 from keel.datacontrol.company_deletion.receipt import receipt_text
+from keel.mail.models import OutgoingEmail
+from keel.mail.outbox import absolute_url, queue_email
 
 
-def send_code(email, code, minutes):
-    send_email(
-        email,
-        "Your code to confirm the deletion of your company's data",
-        f"Your one-time code is {code}. It is valid for {minutes} minutes and can be used once.\n\n"
-        "If you did not ask to delete your company's data in Keel, change your password now.",
-    )
+def send_code(email, code, minutes, *, company_id=None):
+    context = {"code": code, "minutes": minutes}
+    queue_email(email, OutgoingEmail.Kind.DELETION_CODE, "deletion_code", context, company_id=company_id)
 
 
 def send_status_link(email, token):
-    send_email(
-        email,
-        "Your company's data is being deleted",
-        "The deletion of your company's data in Keel has started. All users have lost access.\n\n"
-        "Follow its progress at the link below; when it has finished, the same page shows the system "
-        "confirmation (the deletion receipt), which we will also e-mail to you. The link needs no login: "
-        "keep it private.",
-        reverse("deletion_status", args=[token]),
-    )
+    # No company id: the link is the admin's only way back once the company's rows are gone.
+    link = absolute_url(reverse("deletion_status", args=[token]))
+    queue_email(email, OutgoingEmail.Kind.DELETION_STATUS, "deletion_status", {"link": link})
 
 
 def send_confirmation(email, receipt):
-    """The system confirmation. Unlike ``notify.send_email`` a failure raises: the job must not end without it."""
+    """Queue the system confirmation; a deletion started from the command line has no requester to e-mail."""
     if not email:
         return
-    body = (
-        "Keel has permanently deleted your company's data: every contact, campaign, workflow, integration "
-        "connection, user and file. Nothing of the company remains in any table or stored file; this was verified "
-        "before this confirmation was sent. Your company's name and your users' e-mail addresses can be used "
-        "again.\n\n" + receipt_text(receipt) + "\n\n— Keel"
-    )
-    send_mail("System confirmation: your company's data has been deleted", body, settings.DEFAULT_FROM_EMAIL, [email])
+    context = {"receipt_text": receipt_text(receipt)}
+    queue_email(email, OutgoingEmail.Kind.DELETION_CONFIRMATION, "deletion_confirmation", context)

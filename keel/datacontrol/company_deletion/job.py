@@ -6,9 +6,10 @@ batches, then every stored file, then, in one short final transaction, the job r
 verifying that nothing of the company is left. The receipt carries the progress (the job's own row disappears at
 the end) and, at the end, the counts.
 
-The system confirmation is e-mailed inside that final transaction, after the verification and just before the
-commit: the requester's address lives only in the job's parameters, which that commit deletes. If sending fails or
-the worker dies before the commit, nothing is committed and the resumed job sends it again (at least once).
+The system confirmation is queued in the e-mail outbox inside that final transaction, after the verification: the
+requester's address lives only in the job's parameters, which that commit deletes, so the confirmation is queued
+exactly when the deletion is recorded as done, and the outbox (keel/mail) retries its delivery until the mail
+server takes it (at least once), without the deletion waiting for the mail server.
 """
 
 import logging
@@ -29,6 +30,7 @@ from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, WorkerStopping
 from keel.jobs.registry import register
 from keel.jobs.runner import request_cancel
+from keel.mail.outbox import forget_company as forget_company_emails
 
 logger = logging.getLogger("keel.datacontrol")
 
@@ -92,8 +94,9 @@ class CompanyDeletion(Deletion):
                 raise DeletionIncomplete(f"left after erasing: rows {leftovers}, {files_left} file(s)")
             delete_where(Company, "id", company_id)
             self.complete_receipt(jobs_deleted)
-            # Last, just before the commit: the address is in the job row this transaction deletes. A failed send
-            # rolls everything back and the job is retried; a crash before the commit resumes and sends again.
+            # The company's queued e-mails go with it; the confirmation is queued in this same transaction (the
+            # address is in the job row it deletes), without a company id, and retried until it is delivered.
+            forget_company_emails(company_id)
             send_confirmation(self.job.params.get("requester_email"), receipt)
         logger.info("company %s deleted (receipt %s)", company_id, receipt.receipt_id)
 

@@ -114,6 +114,32 @@ def refusing_mail_server(settings):
             work_again()
 
 
+@contextlib.contextmanager
+def failing_final_step(monkeypatch):
+    """Every attempt's final transaction fails (as when the database refuses it) until the yielded function makes
+    it work again: the deletion is interrupted at its very end and must be retried."""
+    from django.db import DatabaseError
+
+    from keel.datacontrol.company_deletion import job as deletion_job
+
+    working = deletion_job.forget_company_emails
+    state = {"failing": True}
+
+    def forget_or_fail(company_id):
+        if state["failing"]:
+            raise DatabaseError("the final transaction was refused")
+        return working(company_id)
+
+    def work_again():
+        state["failing"] = False
+
+    monkeypatch.setattr(deletion_job, "forget_company_emails", forget_or_fail)
+    try:
+        yield work_again
+    finally:
+        work_again()
+
+
 def start_deletion(company, admin):
     """A deletion the administrator confirmed with the company's name and their password."""
     return do_request_company_deletion(company, company.name, PASSWORD, actor=admin)

@@ -17,7 +17,7 @@ from keel import testing
 from keel.accounts.models import Company
 from keel.datacontrol.company_deletion import job as deletion_job
 from keel.datacontrol.company_deletion.tests.factories import (
-    refusing_mail_server,
+    failing_final_step,
     rows_of_company,
     start_deletion,
     stored_files,
@@ -115,7 +115,7 @@ def test_the_keel_command_itself(company, settings):
 
 
 def test_an_error_is_retried_after_a_pause_until_the_deletion_completes(company, admin, settings, monkeypatch):
-    """The mail server is down at the end: the command says so, waits, tries again, and finishes once it is up."""
+    """The final step fails: the command says so, waits, tries again, and finishes once it works."""
     monkeypatch.setattr(delete_company, "RETRY_PAUSE_SECONDS", 0.5)
     testing.fill_every_tenant_table(company)
     start_deletion(company, admin)
@@ -135,7 +135,7 @@ def test_an_error_is_retried_after_a_pause_until_the_deletion_completes(company,
             connection.close()
 
     out, err = io.StringIO(), io.StringIO()
-    with refusing_mail_server(settings) as work_again:
+    with failing_final_step(monkeypatch) as work_again:
         watcher = threading.Thread(target=bring_mail_back_after_the_first_error, args=(work_again,))
         watcher.start()
         call_command("delete_company", company.slug, stdout=out, stderr=err)

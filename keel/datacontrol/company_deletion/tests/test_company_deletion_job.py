@@ -6,6 +6,7 @@ import re
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from keel.accounts.actions import do_create_company
 from keel.accounts.models import Company
@@ -19,6 +20,7 @@ from keel.datacontrol.company_deletion.tests.factories import (
     RevokeHookServer,
     confirm,
     dump_company,
+    failing_final_step,
     refusing_mail_server,
     rows_of_company,
     start_deletion,
@@ -31,6 +33,8 @@ from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, Progress
 from keel.jobs.runner import run_job
+from keel.mail.models import OutgoingEmail
+from keel.mail.outbox import deliver
 from keel.testing import INTEGRATION_PLAINTEXT, PASSWORD, fill_every_tenant_table, make_user, run_queued_jobs
 
 DELETE = "company/delete"
@@ -199,30 +203,32 @@ def test_status_page_shows_the_system_confirmation_with_the_receipt(company, sta
 # --- the system confirmation is sent at least once ------------------------------------------------------------------
 
 
-def test_confirmation_that_cannot_be_sent_leaves_the_deletion_to_be_resumed(company, admin, started, settings):
-    """The e-mail goes out inside the final transaction: if it fails, nothing is committed and the job runs again."""
+def test_confirmation_that_cannot_be_sent_outlives_the_company_and_is_retried(company, admin, started, settings):
+    """The confirmation is queued in the final transaction (the address leaves with the job row) and delivered by
+    the e-mail outbox: a refusing mail server neither holds up the deletion nor loses the confirmation."""
     job_id = started["job"]["id"]
     mail.outbox.clear()
-    with refusing_mail_server(settings):
-        after_first_attempt = run_job(job_id)
+    with refusing_mail_server(settings) as work_again:
+        run_job(job_id)
 
-    assert after_first_attempt is not None and after_first_attempt.state == "queued"  # to be retried
-    assert DataJob.objects.get(pk=job_id).params["requester_email"] == admin.email  # the address is kept
-    assert Company.objects.get(pk=company.pk).status == "deleting"
-    assert not Contact.objects.filter(company_id=company.pk).exists()  # the rest was erased all the same
-    receipt = DeletionReceipt.objects.get()
-    assert receipt.state == "running" and receipt.completed_at is None
-    assert Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json()["state"] == "running"
-    assert mail.outbox == []
+        receipt = DeletionReceipt.objects.get()
+        assert receipt.state == "succeeded" and not Company.objects.filter(pk=company.pk).exists()
+        assert not DataJob.objects.filter(pk=job_id).exists()  # the address went with the job row
+        assert Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json()["state"] == "succeeded"
+        assert mail.outbox == []
+        [queued] = OutgoingEmail.objects.filter(kind="deletion_confirmation")
+        assert queued.state == "queued" and queued.company_id is None and queued.to == admin.email
+        assert "refused" in queued.last_error and queued.attempts == 1
+        work_again()
 
-    run_queued_jobs()  # e-mail works again
+        OutgoingEmail.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now())  # its back-off is over
+        assert deliver(queued.pk) == "sent"
 
-    receipt.refresh_from_db()
-    assert receipt.state == "succeeded" and not Company.objects.filter(pk=company.pk).exists()
     [confirmation] = mail.outbox
     assert confirmation.to == [admin.email] and "System confirmation" in confirmation.subject
     assert str(receipt.receipt_id) in confirmation.body
-    assert not DataJob.objects.filter(pk=job_id).exists()  # the address went with the job row, after the send
+    # Once sent, nothing of the deleted company's requester stays in the outbox either.
+    assert not OutgoingEmail.objects.filter(to=admin.email).exists()
 
 
 def test_confirmation_is_sent_once_when_nothing_fails(company, admin, started):
@@ -270,10 +276,10 @@ def test_progress_is_stored_while_files_are_deleted(company, started, monkeypatc
 # --- what the status page says when something goes wrong ------------------------------------------------------------
 
 
-def test_an_interrupted_deletion_says_it_is_retried_and_is_retried(company, admin, started, settings):
+def test_an_interrupted_deletion_says_it_is_retried_and_is_retried(company, admin, started, settings, monkeypatch):
     job_id = started["job"]["id"]
     status_page = started["status_url"].replace("http://testserver", "")
-    with refusing_mail_server(settings):
+    with failing_final_step(monkeypatch):
         for _ in range(settings.KEEL_JOB_MAX_ATTEMPTS + 1):  # more errors than other kinds of job are allowed
             run_job(job_id)
             job = DataJob.objects.get(pk=job_id)

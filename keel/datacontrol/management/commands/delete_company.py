@@ -1,5 +1,7 @@
-"""``keel delete-company SLUG [--yes]``: delete a company and all its data, for operators, in the foreground."""
+"""``keel delete-company --company SLUG [--yes]`` (the older ``keel delete-company SLUG`` works too): delete a
+company and all its data, for operators, in the foreground."""
 
+import argparse
 import sys
 
 from django.conf import settings
@@ -27,10 +29,15 @@ class Command(BaseCommand):
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
-        parser.add_argument("slug", help="the company's slug")
+        parser.add_argument("--company", metavar="SLUG", help="the company's slug")
+        # The older positional form, kept so that scripts written for it keep working.
+        parser.add_argument("slug", nargs="?", help=argparse.SUPPRESS)
         parser.add_argument("--yes", action="store_true", help="do not ask for the typed company name")
 
-    def handle(self, slug, yes=False, **options):
+    def handle(self, slug=None, company=None, yes=False, **options):
+        if (slug is None) == (company is None) or (slug and company and slug != company):
+            raise CommandError("Name the company once: keel delete-company --company SLUG.")
+        slug = company or slug
         company = Company.objects.filter(slug=slug).first()
         if company is None:
             raise CommandError(f"No company has the slug “{slug}”.")

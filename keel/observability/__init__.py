@@ -1,0 +1,1 @@
+"""Health, readiness, request ids, structured logs and metrics (docs/operations.md, "Monitoring")."""
