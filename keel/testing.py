@@ -175,12 +175,14 @@ TRICKY_TEXTS = [
 INTEGRATION_PLAINTEXT = "plaintext-provider-token-0123456789"
 
 
-def fill_every_tenant_table(company, contacts=7, revoke_url="https://example.com/revoke"):
+def fill_every_tenant_table(company, contacts=7, revoke_url=""):
     """Rows for the company in every tenant table, full of tricky values, with attachments and an export archive.
 
     The one factory behind the export, deletion and restore tests: ``keel/tests/test_tenant_data.py`` fails when a
     tenant model (``graph.tenant_models()``) is left empty by it, so a new model is covered here before those tests
-    can pass. Returns a namespace with the users, contacts and secrets made, for the tests to look for.
+    can pass. Every even-numbered contact has an attachment, so the company holds ``(contacts + 1) // 2``
+    attachment files and one export archive. The integration has no revoke URL unless one is given: deleting the
+    company calls it. Returns a namespace with the users, contacts and secrets made, for the tests to look for.
     """
 
     admin = company.admin if hasattr(company, "admin") else company.users.filter(role__kind="admin").first()

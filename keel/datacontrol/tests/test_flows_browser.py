@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from keel.accounts.models import Role
 from keel.contacts.models import Contact
-from keel.datacontrol.company_deletion.tests.factories import make_company_data, start_deletion
+from keel.datacontrol.company_deletion.tests.factories import start_deletion
 from keel.datacontrol.models import DeletionReceipt, ExportArchive
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign, Workflow
@@ -101,7 +101,7 @@ def test_no_page_scrolls_sideways_at_375_and_1280_px(page, company, admin):
 
     # The public status page of a deletion (another company's: this one keeps its data for the pages above).
     doomed = make_company("Initech")
-    make_company_data(doomed)
+    fill_every_tenant_table(doomed)
     started = start_deletion(doomed, doomed.admin)
     for size in (PHONE, LAPTOP):
         assert_fits(page, started.status_path, size)
@@ -112,7 +112,7 @@ def test_no_page_scrolls_sideways_at_375_and_1280_px(page, company, admin):
 
 @pytest.mark.browser
 def test_the_status_page_shows_the_real_step_the_rows_and_the_time_left_while_the_job_runs(page, company, admin):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     started = start_deletion(company, admin)
     page.goto(started.status_path)
     step = page.locator("#deletion-step")

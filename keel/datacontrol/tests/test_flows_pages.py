@@ -7,10 +7,10 @@ from django.test import Client
 from django.utils import timezone
 
 from keel.audit.actions import record
-from keel.datacontrol.company_deletion.tests.factories import make_company_data, start_deletion, token_of
+from keel.datacontrol.company_deletion.tests.factories import start_deletion, token_of
 from keel.datacontrol.models import DeletionReceipt
 from keel.jobs.models import DataJob
-from keel.testing import grant, make_company
+from keel.testing import fill_every_tenant_table, grant, make_company
 
 
 def running_import(company, user):
@@ -71,7 +71,7 @@ def test_the_export_card_explains_a_free_plan_and_a_role_without_the_permission(
 
 
 def test_the_public_status_carries_the_step_and_an_estimate_of_the_time_left(company, admin):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     started = start_deletion(company, admin)
     token = token_of(started.status_path)
     body = Client().get(f"/api/v1/deletions/{token}").json()

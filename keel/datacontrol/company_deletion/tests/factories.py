@@ -1,4 +1,5 @@
-"""Data, inspection and start helpers shared by the company deletion tests (this module holds no tests)."""
+"""Inspection and start helpers shared by the company deletion tests (this module holds no tests; the data comes
+from ``keel.testing.fill_every_tenant_table``)."""
 
 import contextlib
 import http.server
@@ -6,83 +7,15 @@ import re
 import socket
 import threading
 import urllib.parse
-from datetime import timedelta
 
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.utils import timezone
 
-from keel.accounts.models import ApiToken, Company, Notice, User, UserSession
-from keel.audit.actions import record
-from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
+from keel.accounts.models import Company
+from keel.contacts.models import Contact
 from keel.datacontrol import graph
 from keel.datacontrol.company_deletion.actions import do_request_company_deletion
-from keel.datacontrol.models import ExportArchive
-from keel.integrations import crypto
-from keel.integrations.models import IntegrationConnection
-from keel.jobs.models import DataJob
-from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
-from keel.testing import PASSWORD, make_user
-
-PERSONAL_NAME = "Ada Lovelace"
-
-
-def make_company_data(company, contacts=4, revoke_url=""):
-    """The same data for any company, in every kind of table: users, tokens, notices, CRM with history and
-    attachments, campaigns, workflows, an integration, audit events, a finished export with its archive."""
-    admin = User.objects.filter(company=company, role__kind="admin").order_by("id").first()
-    member = make_user(company, "member", name=PERSONAL_NAME)
-    ApiToken.issue(member, "reports")
-    Notice.objects.create(company=company, user=member, message="Welcome")
-    UserSession.objects.create(company=company, user=member, session_key=f"session-of-{member.pk}")
-    tag = Tag.objects.create(company=company, name="vip")
-    contact_list = ContactList.objects.create(company=company, name="Newsletter")
-    campaign = Campaign.objects.create(company=company, name="Spring", status=Campaign.Status.SENT, created_by=admin)
-    workflow = Workflow.objects.create(company=company, name="Welcome", created_by=admin)
-    for i in range(contacts):
-        contact = Contact.objects.create(
-            company=company, email=f"person{i}@example.com", first_name="Grace", last_name=f"Hopper{i}"
-        )
-        ContactEvent.objects.bulk_create(
-            ContactEvent(company=company, contact=contact, kind="email_opened", title=f"Opened {j}") for j in range(3)
-        )
-        Note.objects.create(company=company, contact=contact, author=member, body=f"note {i}")
-        ContactTag.objects.create(company=company, contact=contact, tag=tag)
-        ListMembership.objects.create(company=company, contact=contact, contact_list=contact_list)
-        CampaignRecipient.objects.create(company=company, contact=contact, campaign=campaign)
-        WorkflowEnrollment.objects.create(company=company, contact=contact, workflow=workflow)
-        if i % 2 == 0:
-            attachment = Attachment(company=company, contact=contact, filename=f"cv{i}.txt", uploaded_by=member)
-            attachment.file.save(f"cv{i}.txt", ContentFile(f"curriculum {i}".encode()), save=True)
-    IntegrationConnection.objects.create(
-        company=company,
-        provider="mailer",
-        encrypted_access_token=crypto.encrypt(f"secret-token-{company.pk}"),
-        revoke_url=revoke_url,
-        connected_by=admin,
-    )
-    export_job = DataJob.objects.create(
-        company=company,
-        kind=DataJob.Kind.EXPORT,
-        state=DataJob.State.SUCCEEDED,
-        requested_by=admin,
-        finished_at=timezone.now(),
-    )
-    archive_name = f"companies/{company.pk}/exports/export-{export_job.pk}.zip"
-    default_storage.save(archive_name, ContentFile(b"PK archive bytes"))
-    ExportArchive.objects.create(
-        company=company,
-        job=export_job,
-        requested_by=admin,
-        status=ExportArchive.Status.READY,
-        file_path=archive_name,
-        size=16,
-        finished_at=timezone.now(),
-        expires_at=timezone.now() + timedelta(days=7),
-    )
-    record(company, admin, "test.data_created")
-    return member
+from keel.testing import PASSWORD
 
 
 def dump_company(company_id):

@@ -10,22 +10,12 @@ from keel.accounts.models import Company, Role
 from keel.accounts.permissions import ADMIN
 from keel.datacontrol import graph
 from keel.datacontrol.company_deletion import actions as deletion_actions
-from keel.datacontrol.company_deletion.tests.factories import (
-    confirm,
-    make_company_data,
-)
+from keel.datacontrol.company_deletion.tests.factories import confirm
 from keel.datacontrol.models import DeletionReceipt
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign, Workflow
-from keel.testing import PASSWORD, ApiClient, make_user
+from keel.testing import PASSWORD, ApiClient, fill_every_tenant_table, make_user
 
-FILLED_TABLES = {
-    "accounts.Role", "accounts.User", "accounts.ApiToken", "accounts.Notice", "audit.AuditEvent",
-    "contacts.Contact", "contacts.ContactEvent", "contacts.Note", "contacts.Tag", "contacts.ContactTag",
-    "contacts.ContactList", "contacts.ListMembership", "contacts.Attachment", "marketing.Campaign",
-    "marketing.CampaignRecipient", "marketing.Workflow", "marketing.WorkflowEnrollment",
-    "integrations.IntegrationConnection", "jobs.DataJob", "datacontrol.ExportArchive",
-}  # fmt: skip
 DELETE = "company/delete"
 PREFLIGHT = "company/deletion/preflight"
 PAGE = "/settings/data/delete/"
@@ -35,7 +25,7 @@ PAGE = "/settings/data/delete/"
 
 
 def test_page_shows_irreversibility_counts_latest_export_and_the_form(company, admin_client):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     response = admin_client.get(PAGE)
     assert response.status_code == 200
     html = response.content.decode()
@@ -43,8 +33,8 @@ def test_page_shows_irreversibility_counts_latest_export_and_the_form(company, a
     assert "Always export data before deletion" in html
     assert 'href="/settings/data/export/"' in html
     assert "Your latest export was created on" in html
-    assert re.search(r"<td>Contacts</td><td>4</td>", html)
-    assert re.search(r"<td>Contact history events</td><td>12</td>", html)
+    assert re.search(r"<td>Contacts</td><td>7</td>", html)
+    assert re.search(r"<td>Contact history events</td><td>14</td>", html)
     assert re.search(r"<td>Users</td><td>2</td>", html)
     assert 'name="company_name"' in html and 'name="password"' in html
     assert 'name="code"' not in html  # the e-mailed code is off by default
@@ -106,8 +96,8 @@ def test_administrator_without_the_permission_gets_403(company, admin, admin_cli
 
 
 def test_preflight_counts_only_the_callers_company(company, other_company, api, other_api):
-    make_company_data(company, contacts=4)
-    make_company_data(other_company, contacts=2)
+    fill_every_tenant_table(company, contacts=4)
+    fill_every_tenant_table(other_company, contacts=2)
     mine, theirs = api.get(PREFLIGHT).json(), other_api.get(PREFLIGHT).json()
     assert mine == {"blockers": [], "counts": mine["counts"]}
     assert mine["counts"]["contacts"] == 4 and theirs["counts"]["contacts"] == 2

@@ -7,19 +7,18 @@ from playwright.sync_api import expect
 
 from keel.accounts.models import Company
 from keel.datacontrol.company_deletion.tests.factories import (
-    make_company_data,
     rows_of_company,
     start_deletion,
     stored_files,
 )
 from keel.datacontrol.models import DeletionReceipt
 from keel.marketing.models import Workflow
-from keel.testing import PASSWORD, run_queued_jobs
+from keel.testing import PASSWORD, fill_every_tenant_table, run_queued_jobs
 
 
 @pytest.mark.browser
 def test_delete_company_from_data_management_to_the_confirmation(page, worker, company, admin):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     workflow = Workflow.objects.create(company=company, name="Nurture", status=Workflow.Status.ACTIVE)
 
     page.goto("/login/")
@@ -69,7 +68,7 @@ def test_delete_company_from_data_management_to_the_confirmation(page, worker, c
 @pytest.mark.browser
 def test_status_page_follows_the_deletion_by_itself(page, company, admin):
     """Opened while the job waits, the page polls the public status and turns into the confirmation."""
-    make_company_data(company)
+    fill_every_tenant_table(company)
     started = start_deletion(company, admin)
     page.goto(started.status_path)
     expect(page.get_by_text("Your company's data is being deleted.")).to_be_visible()

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from keel.accounts.actions import do_create_company
-from keel.accounts.models import Company, User
+from keel.accounts.models import Company
 from keel.contacts.models import Contact
 from keel.datacontrol import eraser, graph
 from keel.datacontrol.actors import COMMAND_LINE
@@ -17,12 +17,10 @@ from keel.datacontrol.company_deletion import actions as deletion_actions
 from keel.datacontrol.company_deletion import job as deletion_job
 from keel.datacontrol.company_deletion.receipt import ReceiptProgress
 from keel.datacontrol.company_deletion.tests.factories import (
-    PERSONAL_NAME,
     RevokeHookServer,
     confirm,
     dump_company,
     failing_final_step,
-    make_company_data,
     refusing_mail_server,
     rows_of_company,
     start_deletion,
@@ -37,15 +35,8 @@ from keel.jobs.progress import JobCancelled, Progress
 from keel.jobs.runner import run_job
 from keel.mail.models import OutgoingEmail
 from keel.mail.outbox import deliver
-from keel.testing import PASSWORD, make_user, run_queued_jobs
+from keel.testing import INTEGRATION_PLAINTEXT, PASSWORD, fill_every_tenant_table, make_user, run_queued_jobs
 
-FILLED_TABLES = {
-    "accounts.Role", "accounts.User", "accounts.ApiToken", "accounts.Notice", "audit.AuditEvent",
-    "contacts.Contact", "contacts.ContactEvent", "contacts.Note", "contacts.Tag", "contacts.ContactTag",
-    "contacts.ContactList", "contacts.ListMembership", "contacts.Attachment", "marketing.Campaign",
-    "marketing.CampaignRecipient", "marketing.Workflow", "marketing.WorkflowEnrollment",
-    "integrations.IntegrationConnection", "jobs.DataJob", "datacontrol.ExportArchive",
-}  # fmt: skip
 DELETE = "company/delete"
 PREFLIGHT = "company/deletion/preflight"
 PAGE = "/settings/data/delete/"
@@ -57,13 +48,14 @@ PAGE = "/settings/data/delete/"
 def test_deletion_removes_everything_of_the_company_and_nothing_else(
     company, admin, other_company, api, django_capture_on_commit_callbacks
 ):
-    make_company_data(company)
-    make_company_data(other_company)
+    fill_every_tenant_table(company)
+    fill_every_tenant_table(other_company)
     company_id = company.pk
     before_counts = {e: n for e, n in api.get(PREFLIGHT).json()["counts"].items() if n}
     files_before = stored_files(company_id)
-    assert len(files_before) == 3  # two attachments and one export archive
-    assert FILLED_TABLES <= set(rows_of_company(company_id))  # the scan below is of tables that held rows
+    assert len(files_before) == 5  # four attachments and one export archive
+    tenant_tables = {graph.label(m) for m in graph.tenant_models()}
+    assert tenant_tables <= set(rows_of_company(company_id))  # the scan below is of tables that all held rows
     other_before = dump_company(other_company.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -81,60 +73,64 @@ def test_deletion_removes_everything_of_the_company_and_nothing_else(
 
     receipt = DeletionReceipt.objects.get(company_id_deleted=company_id)
     assert receipt.state == "succeeded" and receipt.completed_at is not None
-    assert receipt.files_deleted == 3
+    assert receipt.files_deleted == 5
     for entity, n in before_counts.items():
         assert receipt.rows_deleted[entity] >= n, entity
-    assert receipt.rows_deleted["contacts"] == 4 and receipt.rows_deleted["users"] == 2
+    assert receipt.rows_deleted["contacts"] == 7 and receipt.rows_deleted["users"] == 2
     assert receipt.progress_done == receipt.progress_total
 
     status = Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json()
     assert status["state"] == "succeeded" and status["progress"]["percent"] == 100
     assert status["receipt_id"] == str(receipt.receipt_id)
-    assert status["counts"]["contacts"] == 4 and status["counts"]["files"] == 3
+    assert status["counts"]["contacts"] == 7 and status["counts"]["files"] == 5
     assert status["completed_at"] is not None
 
     confirmation = mail.outbox[-1]
     assert confirmation.to == [admin.email] and "System confirmation" in confirmation.subject
-    assert str(receipt.receipt_id) in confirmation.body and "Files deleted: 3" in confirmation.body
+    assert str(receipt.receipt_id) in confirmation.body and "Files deleted: 5" in confirmation.body
 
 
-def test_receipt_holds_no_personal_data(company, admin, started):
+def test_receipt_holds_no_personal_data(company, admin, filled, started):
+    people = (admin.email, filled.member.email, filled.member.name, "Acme", "@")
+    crm = {value for c in filled.contacts for value in (c.first_name, c.last_name, c.email) if value}
+    assert "person0@example.com" in crm and 'Say "hello", then leave' in crm
     run_queued_jobs()
     receipt = DeletionReceipt.objects.get()
     stored = json.dumps(list(DeletionReceipt.objects.filter(pk=receipt.pk).values()), default=str)
-    for personal in (admin.email, PERSONAL_NAME, "Grace", "Hopper", "person0@example.com", "Acme", company.slug, "@"):
-        assert personal not in stored
+    for personal in (*people, *crm, company.slug):
+        # as written and as JSON escapes it (quotes, line breaks, non-ASCII letters)
+        assert personal not in stored and json.dumps(personal)[1:-1] not in stored, personal
     public = json.dumps(Client().get("/api/v1/deletions/" + token_of(started["status_url"])).json())
-    for personal in (admin.email, PERSONAL_NAME, "Acme", "@"):
-        assert personal not in public
+    for personal in people:
+        assert personal not in public and json.dumps(personal)[1:-1] not in public, personal
 
 
 def test_revoke_hook_is_called_before_any_row_goes_and_credentials_are_gone(transactional_db, company, admin, settings):
     with RevokeHookServer(company.pk) as provider:
         settings.KEEL_OUTBOUND_ALLOWLIST = [provider.url.split("/")[2]]  # the loopback listener: not a public address
-        make_company_data(company, revoke_url=provider.url)
+        fill_every_tenant_table(company, revoke_url=provider.url)
         start_deletion(company, admin)
         run_queued_jobs()
     assert len(provider.calls) == 1
     call = provider.calls[0]
     assert call["path"] == "/revoke"
-    assert call["form"]["token"] == [f"secret-token-{company.pk}"]
-    assert call["contacts"] == 4  # the provider was told before anything of the company was deleted
+    assert call["form"]["token"] == [INTEGRATION_PLAINTEXT]
+    assert call["contacts"] == 7  # the provider was told before anything of the company was deleted
     assert not IntegrationConnection.objects.filter(company_id=company.pk).exists()
     assert DeletionReceipt.objects.get().rows_deleted["integration_connections"] == 1
 
 
 def test_integration_step_wipes_credentials_and_touches_nothing_else(company, admin):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     start_deletion(company, admin)
     contacts_before = Contact.objects.filter(company=company).count()
     deletion_job.disconnect_integrations(Company.objects.get(pk=company.pk))
     assert not IntegrationConnection.objects.filter(company=company).exists()
-    assert Contact.objects.filter(company=company).count() == contacts_before == 4
+    assert Contact.objects.filter(company=company).count() == contacts_before == 7
 
 
-def test_name_and_emails_are_free_again_after_completion(company, admin, started):
-    member = User.objects.get(company=company, name=PERSONAL_NAME)
+def test_name_and_emails_are_free_again_after_completion(company, admin, filled, started):
+    member = filled.member
     run_queued_jobs()
     again, again_admin = do_create_company("Acme", admin.email, PASSWORD)
     assert again.pk != company.pk and again_admin.email == admin.email
@@ -146,7 +142,7 @@ def test_name_and_emails_are_free_again_after_completion(company, admin, started
 
 
 def test_job_never_deletes_an_active_company(company, admin):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     receipt = DeletionReceipt.objects.create(company_id_deleted=company.pk, status_token_hash="0" * 64)
     job = DataJob.objects.create(
         company=company, kind=DataJob.Kind.COMPANY_DELETION, params={"receipt_id": str(receipt.receipt_id)}
@@ -201,7 +197,7 @@ def test_status_page_shows_the_system_confirmation_with_the_receipt(company, sta
     html = response.content.decode()
     assert "System confirmation" in html
     assert str(receipt.receipt_id) in html
-    assert re.search(r"<td>Contacts</td><td>4</td>", html)
+    assert re.search(r"<td>Contacts</td><td>7</td>", html)
 
 
 # --- the system confirmation is sent at least once ------------------------------------------------------------------
@@ -243,7 +239,7 @@ def test_confirmation_is_sent_once_when_nothing_fails(company, admin, started):
 
 def test_no_confirmation_without_a_requester(company, admin):
     """The operators' command line starts deletions with no requester: there is nobody to e-mail."""
-    make_company_data(company)
+    fill_every_tenant_table(company)
     deletion_actions.do_start_company_deletion(company, actor=COMMAND_LINE)
     run_queued_jobs()
     assert DeletionReceipt.objects.get().state == "succeeded"
@@ -264,14 +260,14 @@ def test_progress_is_stored_while_files_are_deleted(company, started, monkeypatc
     deletion = deletion_job.CompanyDeletion(job, tracker)
     deletion.plan()
     receipt = tracker.receipt  # the files are part of the bar's total
-    assert receipt.files_total == 3 and receipt.progress_total == sum(receipt.rows_planned.values()) + 3
+    assert receipt.files_total == 5 and receipt.progress_total == sum(receipt.rows_planned.values()) + 5
     assert tracker.progress.total == receipt.progress_total
     DataJob.objects.filter(pk=job_id).update(cancel_requested=True)  # the job stops at its next checkpoint
 
     with pytest.raises(JobCancelled):
         deletion.erase_files()
 
-    assert eraser.count_files(company.pk) == 2
+    assert eraser.count_files(company.pk) == 4
     receipt = DeletionReceipt.objects.get()
     assert receipt.files_deleted == 1 and receipt.progress_done == 1
     assert DataJob.objects.get(pk=job_id).progress_done == 1

@@ -10,14 +10,13 @@ from django.test import Client
 from keel.accounts.models import Company
 from keel.datacontrol.company_deletion.tests.factories import (
     dump_company,
-    make_company_data,
     rows_of_company,
     start_deletion,
     stored_files,
 )
 from keel.datacontrol.models import DeletionReceipt
 from keel.datacontrol.tests.factories import add_bulk_contacts
-from keel.testing import PASSWORD, ApiClient, start_worker, stop_process, wait_for
+from keel.testing import PASSWORD, ApiClient, fill_every_tenant_table, start_worker, stop_process, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,9 +25,9 @@ EVENTS_PER_CONTACT = 4
 
 
 def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_company, admin, settings):
-    make_company_data(company)
+    fill_every_tenant_table(company)
     add_bulk_contacts(company, CONTACTS, EVENTS_PER_CONTACT)
-    make_company_data(other_company)
+    fill_every_tenant_table(other_company)
     add_bulk_contacts(other_company, CONTACTS, EVENTS_PER_CONTACT)
     other_api = ApiClient(other_company.admin)
     assert other_api.get("contacts").status_code == 200  # its token's first use is recorded before the dump
@@ -85,7 +84,7 @@ def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_compan
     assert rows_of_company(company.pk) == {} and stored_files(company.pk) == {}
     assert dump_company(other_company.pk) == other_before
     receipt = DeletionReceipt.objects.get(pk=receipt_pk)
-    assert receipt.rows_deleted["contacts"] == CONTACTS + 4
-    assert receipt.rows_deleted["contact_events"] == CONTACTS * EVENTS_PER_CONTACT + 12
-    assert receipt.files_deleted == 3
+    assert receipt.rows_deleted["contacts"] == CONTACTS + 7
+    assert receipt.rows_deleted["contact_events"] == CONTACTS * EVENTS_PER_CONTACT + 14
+    assert receipt.files_deleted == 5
     assert receipt.progress_done == receipt.progress_total

@@ -23,11 +23,12 @@ from keel.contacts.models import (
 from keel.datacontrol import graph
 from keel.datacontrol.export import archive as archive_writer
 from keel.datacontrol.export import scopes
-from keel.datacontrol.export.tests.factories import INTEGRATION_PLAINTEXT, TRICKY_TEXTS, populate, read_csv
+from keel.datacontrol.export.tests.factories import read_csv
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.progress import NoProgress
 from keel.marketing.models import Campaign
 from keel.spreadsheets import unescape
+from keel.testing import INTEGRATION_PLAINTEXT, TRICKY_TEXTS, fill_every_tenant_table
 
 
 def export_bytes(company, scope=None, **kwargs):
@@ -165,8 +166,8 @@ def test_unknown_scope_is_refused_by_name():
 
 
 def test_archive_round_trips_row_by_row(transactional_db, company, other_company):
-    made = populate(company)
-    populate(other_company)
+    made = fill_every_tenant_table(company)
+    fill_every_tenant_table(other_company)
     data, written = export_bytes(company, batch_size=3)
     archive = zipfile.ZipFile(io.BytesIO(data))
     assert archive.testzip() is None
@@ -209,31 +210,35 @@ def test_archive_round_trips_row_by_row(transactional_db, company, other_company
 
     contacts = read_csv(archive, "contacts.csv")
     assert [unescape(c["first_name"]) for c in contacts] == TRICKY_TEXTS
-    assert {c["id"] for c in contacts} == {str(c.pk) for c in made["contacts"]}
+    assert {c["id"] for c in contacts} == {str(c.pk) for c in made.contacts}
 
-    attachment = Attachment.objects.get(company=company)
+    attachments = Attachment.objects.filter(company=company).order_by("pk")
     index = read_csv(archive, "attachments/index.csv")
-    assert len(index) == 1 and index[0]["status"] == "stored"
-    stored = archive.read(index[0]["path"])
-    with attachment.file.open("rb") as original:
-        assert stored == original.read()
-    assert index[0]["sha256"] == hashlib.sha256(stored).hexdigest()
-    assert read_csv(archive, "attachments.csv")[0]["file"] == index[0]["path"]
+    assert [row["row_id"] for row in index] == [str(a.pk) for a in attachments] and len(index) == 4
+    listed = read_csv(archive, "attachments.csv")
+    for attachment, entry, row in zip(attachments, index, listed, strict=True):
+        assert entry["status"] == "stored"
+        stored = archive.read(entry["path"])
+        with attachment.file.open("rb") as original:
+            assert stored == original.read()
+        assert entry["sha256"] == hashlib.sha256(stored).hexdigest()
+        assert row["file"] == entry["path"]
 
 
 def test_no_secret_appears_anywhere_in_the_archive(transactional_db, company):
-    made = populate(company)
+    revoke_url = "https://provider.example/oauth/revoke?client=keel-7f3a"
+    made = fill_every_tenant_table(company, revoke_url=revoke_url)
     data, _ = export_bytes(company)
     archive = zipfile.ZipFile(io.BytesIO(data))
     everything = [data] + [archive.read(name) for name in archive.namelist()]
-    secrets = [made["raw_token"], INTEGRATION_PLAINTEXT]
+    secrets = [made.raw_token, INTEGRATION_PLAINTEXT, revoke_url]
     secrets += [u.password for u in User.objects.filter(company=company)]
     secrets += [u.password.split("$")[-1] for u in User.objects.filter(company=company)]
     secrets += list(ApiToken.objects.filter(company=company).values_list("token_hash", flat=True))
     secrets += list(
         IntegrationConnection.objects.filter(company=company).values_list("encrypted_access_token", flat=True)
     )
-    assert len(secrets) >= 7
+    assert len(secrets) >= 8
     for secret in secrets:
         assert secret
         for blob in everything:
@@ -243,7 +248,7 @@ def test_no_secret_appears_anywhere_in_the_archive(transactional_db, company):
 
 
 def test_scope_filtering_writes_only_the_chosen_entities(transactional_db, company):
-    populate(company)
+    fill_every_tenant_table(company)
     data, written = export_bytes(company, ["campaigns", "integrations"])
     archive = zipfile.ZipFile(io.BytesIO(data))
     assert sorted(archive.namelist()) == sorted(
@@ -266,28 +271,31 @@ def test_scope_filtering_writes_only_the_chosen_entities(transactional_db, compa
 
 
 def test_another_companys_rows_never_appear(transactional_db, company, other_company):
-    populate(company)
-    other = populate(other_company)
+    fill_every_tenant_table(company)
+    other = fill_every_tenant_table(other_company)
     data, _ = export_bytes(company)
     archive = zipfile.ZipFile(io.BytesIO(data))
-    other_ids = {str(c.pk) for c in other["contacts"]}
+    other_ids = {str(c.pk) for c in other.contacts}
     assert not other_ids & {row["id"] for row in read_csv(archive, "contacts.csv")}
     assert not other_ids & {row["contact_id"] for row in read_csv(archive, "contact_events.csv")}
     assert other_company.admin.email.encode() not in b"".join(archive.read(n) for n in archive.namelist())
 
 
 def test_a_missing_attachment_file_is_listed_not_fatal(transactional_db, company):
-    populate(company)
-    attachment = Attachment.objects.get(company=company)
-    attachment.file.storage.delete(attachment.file.name)
+    fill_every_tenant_table(company)
+    attachments = list(Attachment.objects.filter(company=company).order_by("pk"))
+    missing = attachments[1]
+    missing.file.storage.delete(missing.file.name)
     data, _ = export_bytes(company, ["contacts"])
     index = read_csv(zipfile.ZipFile(io.BytesIO(data)), "attachments/index.csv")
-    assert [(row["row_id"], row["status"]) for row in index] == [(str(attachment.pk), "missing")]
+    assert [(row["row_id"], row["status"]) for row in index] == [
+        (str(a.pk), "missing" if a == missing else "stored") for a in attachments
+    ]
 
 
 def test_archive_entries_are_zip64_streams(transactional_db, company):
     """Every CSV is streamed with a data descriptor and ZIP64 sizes, so files over 4 GiB need nothing else."""
-    populate(company)
+    fill_every_tenant_table(company)
     data, _ = export_bytes(company)
     archive = zipfile.ZipFile(io.BytesIO(data))
     info = archive.getinfo("contacts.csv")
