@@ -5,15 +5,7 @@ from playwright.sync_api import expect
 
 from keel.accounts.models import Role
 from keel.contacts.models import Contact
-from keel.testing import PASSWORD
-
-
-def log_in(page, email):
-    page.goto("/login/")
-    page.fill('input[name="username"]', email)
-    page.fill('input[name="password"]', PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/contacts/$"))
+from keel.tests.browser import log_in
 
 
 @pytest.mark.browser

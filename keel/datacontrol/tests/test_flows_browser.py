@@ -14,18 +14,11 @@ from keel.datacontrol.company_deletion.tests.factories import start_deletion
 from keel.datacontrol.models import DeletionReceipt, ExportArchive
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign, Workflow
-from keel.testing import PASSWORD, fill_every_tenant_table, grant, make_company, make_user, run_queued_jobs
+from keel.testing import fill_every_tenant_table, grant, make_company, make_user, run_queued_jobs
+from keel.tests.browser import log_in
 
 PHONE, LAPTOP = {"width": 375, "height": 740}, {"width": 1280, "height": 800}
 LONG_EMAIL = "a.very.long.mailbox.name.that.never.ends.for.testing@subdomain.of.a.long-company-domain.example"
-
-
-def log_in(page, user):
-    page.goto("/login/")
-    page.fill("input[name=username]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def every_page(company, admin):

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from keel.contacts.models import Contact
-from keel.testing import PASSWORD
+from keel.tests.browser import log_in
 
 CSV = (
     "Email,First Name,Last Name,Company,Tags\n"
@@ -13,14 +13,6 @@ CSV = (
     "grace@example.com,Grace,Hopper,Navy,\n"
     "not-an-address,Bad,Row,,\n" + "".join(f"person{n}@example.com,Person,Number {n},,\n" for n in range(200))
 ).encode()
-
-
-def log_in(page, user):
-    page.goto("/login/")
-    page.fill("input[name=username]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 @pytest.mark.browser

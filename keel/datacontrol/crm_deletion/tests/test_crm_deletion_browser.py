@@ -11,7 +11,7 @@ from keel.datacontrol import eraser, graph
 from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT
 from keel.datacontrol.tests.factories import add_bulk_contacts, make_crm_data
 from keel.jobs.models import DataJob
-from keel.testing import PASSWORD
+from keel.tests.browser import log_in
 
 CSV = b"Email,First Name,Last Name\nada@example.com,Ada,Lovelace\ngrace@example.com,Grace,Hopper\n"
 
@@ -20,14 +20,6 @@ CSV = b"Email,First Name,Last Name\nada@example.com,Ada,Lovelace\ngrace@example.
 def small_batches(monkeypatch):
     """The worker deletes in small batches, so that the deletion lasts long enough to be watched."""
     monkeypatch.setenv("KEEL_BATCH_SIZE", "25")
-
-
-def log_in(page, user):
-    page.goto("/login/")
-    page.fill("input[name=username]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 @pytest.mark.browser

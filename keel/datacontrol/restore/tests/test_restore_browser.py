@@ -7,15 +7,8 @@ from playwright.sync_api import expect
 from keel.contacts.models import Contact
 from keel.datacontrol.restore.tests.archives import export_bytes
 from keel.datacontrol.tests.factories import add_bulk_contacts
-from keel.testing import PASSWORD, fill_every_tenant_table, make_company
-
-
-def log_in(page, user):
-    page.goto("/login/")
-    page.fill("input[name=username]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+from keel.testing import fill_every_tenant_table, make_company
+from keel.tests.browser import log_in
 
 
 @pytest.mark.browser
