@@ -117,6 +117,8 @@ ERROR_CODES = {
         "invalid_archive",
         "unsupported_archive_version",
         "archive_corrupt",
+        "archive_encrypted",
+        "decryption_failed",
         "page_anchor_gone",
         "too_many_to_delete",
     ),

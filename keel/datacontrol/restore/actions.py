@@ -5,6 +5,7 @@ Views, API and the command line call ``do_preview_restore`` and ``do_start_resto
 """
 
 from django.apps import apps
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
@@ -15,6 +16,7 @@ from keel.contacts.guards import lock_company
 from keel.datacontrol import graph
 from keel.datacontrol.actors import is_operator, requesting_user, require_admin_or_operator
 from keel.datacontrol.restore.archive import Archive
+from keel.datacontrol.restore.encryption import plain_archive
 from keel.datacontrol.restore.verify import verify_or_raise
 from keel.errors import Conflict
 from keel.jobs.models import DataJob
@@ -67,10 +69,10 @@ def ensure_no_operation(company):
         raise refusal_for(active)
 
 
-def do_preview_restore(company, upload, *, actor):
+def do_preview_restore(company, upload, *, actor, passphrase=None, identity=None):
     """What an uploaded archive holds (its source and rows per entity), checked, without writing anything."""
     require_admin_or_operator(actor, RESTORE_PERMISSION)
-    archive = open_checked(upload)
+    archive = open_checked(plain_archive(upload, passphrase=passphrase, identity=identity))
     try:
         return {"source": archive.source, "rows": archive.row_counts()}
     finally:
@@ -80,23 +82,30 @@ def do_preview_restore(company, upload, *, actor):
 def open_checked(upload):
     """The archive of an upload, refused at once when it is not a Keel export of a version this Keel reads; a small
     one is verified completely (a large one is verified by the job before it writes)."""
+    size = upload.seek(0, 2)
     upload.seek(0)
     archive = Archive(upload)
-    if upload.size is not None and upload.size <= INLINE_VERIFY_BYTES:
+    if size <= INLINE_VERIFY_BYTES:
         verify_or_raise(archive)
     return archive
 
 
-def do_start_restore(company, upload, *, actor, invite_users=False):
-    """Start restoring ``upload`` (a Keel export archive) into the empty ``company`` as a ``restore`` job."""
+def do_start_restore(company, upload, *, actor, invite_users=False, passphrase=None, identity=None):
+    """Start restoring ``upload`` (a Keel export archive, plain or encrypted with age) into the empty ``company`` as
+    a ``restore`` job. An encrypted archive is decrypted here, and the job reads the decrypted copy: the passphrase
+    or identity is never stored."""
     require_admin_or_operator(actor, RESTORE_PERMISSION)
     ensure_company_empty(company)
     ensure_no_operation(company)
+    upload = plain_archive(upload, passphrase=passphrase, identity=identity)
     archive = open_checked(upload)
     source = archive.source
     archive.close()
     user = requesting_user(actor)
-    stored = default_storage.save(company_folder(company.pk, "restores", "archive.zip"), upload)
+    upload.seek(0)
+    stored = default_storage.save(
+        company_folder(company.pk, "restores", "archive.zip"), File(upload, name="archive.zip")
+    )
     try:
         with transaction.atomic():
             company = lock_company(company) or Company.objects.get(pk=company.pk)

@@ -27,14 +27,33 @@ def _required(file):
 
 
 @router.post("/restores/preview", response=PreviewOut, summary="What an export archive holds, checked")
-def preview_restore(request, file: File[UploadedFile] = None):
-    """Multipart ``file``: a Keel export archive (.zip). Answers what it holds without writing anything."""
-    return do_preview_restore(request.company, _required(file), actor=request.user)
+def preview_restore(
+    request, file: File[UploadedFile] = None, passphrase: Form[str | None] = None, identity: Form[str | None] = None
+):
+    """Multipart ``file``: a Keel export archive (.zip, or .zip.age with ``passphrase`` or ``identity``). Answers
+    what it holds without writing anything."""
+    return do_preview_restore(
+        request.company, _required(file), actor=request.user, passphrase=passphrase, identity=identity
+    )
 
 
 @router.post("/restores", response={202: JobEnvelope}, summary="Restore an export archive into this company")
-def start_restore(request, file: File[UploadedFile] = None, invite_users: Form[bool] = False):
-    """Multipart ``file`` (a Keel export archive) and optional ``invite_users`` (true|false). Answers 202 with the
-    ``restore`` job; follow it at /api/v1/jobs/{id}."""
-    job = do_start_restore(request.company, _required(file), actor=request.user, invite_users=invite_users)
+def start_restore(
+    request,
+    file: File[UploadedFile] = None,
+    invite_users: Form[bool] = False,
+    passphrase: Form[str | None] = None,
+    identity: Form[str | None] = None,
+):
+    """Multipart ``file`` (a Keel export archive; an age-encrypted one with ``passphrase`` or ``identity``, used for
+    this request only) and optional ``invite_users`` (true|false). Answers 202 with the ``restore`` job; follow it at
+    /api/v1/jobs/{id}."""
+    job = do_start_restore(
+        request.company,
+        _required(file),
+        actor=request.user,
+        invite_users=invite_users,
+        passphrase=passphrase,
+        identity=identity,
+    )
     return Status(202, {"job": job_out(job)})

@@ -4,12 +4,14 @@ import re
 import uuid
 
 from django.contrib import messages
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
 from keel.datacontrol.restore import actions as restores
+from keel.datacontrol.restore.encryption import plain_archive
 from keel.errors import InvalidInput, KeelError
 from keel.jobs.models import DataJob
 from keel.storage import company_folder
@@ -46,14 +48,16 @@ def check_archive(request):
     if upload is None:
         messages.error(request, "Choose the .zip file of a Keel export first.")
         return redirect("restore")
+    secrets = {"passphrase": request.POST.get("passphrase") or None, "identity": request.POST.get("identity") or None}
     try:
-        preview = restores.do_preview_restore(request.company, upload, actor=request.user)
+        plain = plain_archive(upload, **secrets)  # a checked upload waits decrypted: the secret is not kept
+        preview = restores.do_preview_restore(request.company, plain, actor=request.user)
     except KeelError as exc:
         messages.error(request, exc.message)
         return redirect("restore")
     token = uuid.uuid4().hex
-    upload.seek(0)
-    default_storage.save(_pending_name(request.company, token), upload)
+    plain.seek(0)
+    default_storage.save(_pending_name(request.company, token), File(plain, name=f"{token}.zip"))
     return _page(request, preview=preview, token=token, filename=upload.name)
 
 

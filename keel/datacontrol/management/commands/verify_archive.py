@@ -5,6 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from keel.datacontrol.restore.archive import ATTACHMENT_INDEX, Archive
+from keel.datacontrol.restore.encryption import add_secret_arguments, plain_archive, read_secrets
 from keel.datacontrol.restore.verify import verify
 from keel.errors import KeelError
 
@@ -16,16 +17,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("archive", help="the .zip file of a Keel export")
+        parser.add_argument("archive", help="the .zip file of a Keel export (or its encrypted .zip.age)")
+        add_secret_arguments(parser)
 
-    def handle(self, archive, **options):
+    def handle(self, archive, passphrase_file=None, identity_file=None, **options):
         try:
             handle = open(archive, "rb")  # noqa: SIM115 (closed below, after the archive that reads it)
         except OSError as exc:
             raise CommandError(f"Cannot read {archive}: {exc.strerror}.") from None
         with handle:
             try:
-                opened = Archive(handle)
+                opened = Archive(plain_archive(handle, **read_secrets(passphrase_file, identity_file)))
             except KeelError as exc:
                 self.stderr.write(f"{archive}: {exc.message}")
                 sys.exit(1)

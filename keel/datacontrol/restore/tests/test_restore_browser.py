@@ -41,4 +41,4 @@ def test_upload_an_archive_watch_the_restore_finish_and_open_a_restored_contact(
     restored = Contact.objects.filter(company=target, email="person0@example.com").get()
     page.goto(f"/contacts/{restored.pk}/")
     expect(page.get_by_text("person0@example.com").first).to_be_visible()
-    expect(page.get_by_text("Say \"hello\", then leave #1").first).to_be_visible()  # its history came back
+    expect(page.get_by_text('Say "hello", then leave #1').first).to_be_visible()  # its history came back
