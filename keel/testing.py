@@ -303,3 +303,14 @@ def empty_tenant_tables(company):
     """Labels of the tenant models holding no row of the company (``[]`` after ``fill_every_tenant_table``)."""
 
     return [graph.label(m) for m in graph.tenant_models() if not m.objects.filter(company=company).exists()]
+
+
+def assert_error(response, status, code=None):
+    """``{"error": {"code", "message"}}`` with the status (and code) promised; returns the error object."""
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert isinstance(error["code"], str) and error["code"] == error["code"].lower()
+    assert isinstance(error["message"], str) and error["message"].strip()
+    if code is not None:
+        assert error["code"] == code, error
+    return error

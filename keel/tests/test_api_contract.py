@@ -15,7 +15,7 @@ from keel.accounts.models import Role
 from keel.contacts.models import Contact
 from keel.datacontrol.models import ExportArchive
 from keel.marketing.models import Campaign, Workflow
-from keel.testing import PASSWORD, ApiClient, grant, make_company, run_queued_jobs
+from keel.testing import PASSWORD, ApiClient, assert_error, grant, make_company, run_queued_jobs
 
 JOB_KEYS = {"id", "kind", "state", "progress", "step", "created_at", "started_at", "finished_at", "error", "result"}
 PROGRESS_KEYS = {"done", "total", "percent"}
@@ -31,17 +31,6 @@ EXPORT_KEYS = {
     "sha256",
     "download_url",
 }
-
-
-def assert_error(response, status, code=None):
-    """``{"error": {"code", "message"}}`` with the status (and code) promised; returns the error object."""
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert isinstance(error["code"], str) and error["code"] == error["code"].lower()
-    assert isinstance(error["message"], str) and error["message"].strip()
-    if code is not None:
-        assert error["code"] == code, error
-    return error
 
 
 def assert_job(job, kind=None):

@@ -12,7 +12,7 @@ from keel.contacts.models import Contact
 from keel.datacontrol.models import ExportArchive
 from keel.errors import ALL_ERROR_CODES
 from keel.jobs.models import DataJob
-from keel.tests.test_api_contract import assert_error
+from keel.testing import assert_error
 
 KEEL = Path(__file__).resolve().parents[1]
 
