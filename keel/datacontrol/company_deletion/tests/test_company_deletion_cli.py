@@ -99,7 +99,7 @@ def test_the_keel_command_itself(company, settings):
     env = {
         **os.environ,
         "DATABASE_URL": testing.test_database_url(),
-        "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"]["location"],
+        "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"].get("location", ""),
     }
     done = subprocess.run(
         [sys.executable, "-m", "keel.cli", "delete-company", company.slug],
