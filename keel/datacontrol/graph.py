@@ -26,6 +26,8 @@ GLOBAL_MODELS = {
     "auth.Group_permissions": "Django framework table, unused by Keel",
     "contenttypes.ContentType": "Django framework table describing models, not data",
     "django_tasks_database.DBTaskResult": "the task queue; a task's only argument is a job id, the data is in DataJob",
+    "jobs.JobOutboxEntry": "completion side effects still to deliver, deleted once delivered; a company deletion "
+    "drops its company's entries, and its own confirmation must outlive the company",
 }
 
 

@@ -29,6 +29,13 @@ def send_status_link(email, token):
     )
 
 
+def send_confirmation_of(email, receipt_id):
+    """The system confirmation, delivered from the job outbox once the company is gone (keel.jobs.outbox)."""
+    from keel.datacontrol.models import DeletionReceipt
+
+    send_confirmation(email, DeletionReceipt.objects.get(receipt_id=receipt_id))
+
+
 def send_confirmation(email, receipt):
     """The system confirmation. Unlike ``notify.send_email`` a failure raises: the job must not end without it."""
     if not email:
