@@ -17,6 +17,7 @@ import os
 import signal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils.module_loading import import_string
 
 from keel.jobs.models import DataJob, JobOutboxEntry
@@ -55,8 +56,8 @@ def audit(company_id, actor, action, target=None, **metadata):
 
 def notice(user, subject, message, link=""):
     """An in-app notice and e-mail to ``user`` (``keel.accounts.notify.notify``); nothing when there is no user."""
-    return {"effect": "notify", "user_id": getattr(user, "pk", None), "subject": subject, "message": message,
-            "link": link}
+    user_id = getattr(user, "pk", None)
+    return {"effect": "notify", "user_id": user_id, "subject": subject, "message": message, "link": link}
 
 
 def call(function, **kwargs):
@@ -113,8 +114,7 @@ def deliver_entry(entry_id):
             perform(entry)
     except Exception as exc:
         logger.exception("delivering %s failed", entry_id)
-        failed = JobOutboxEntry.objects.filter(pk=entry_id)
-        failed.update(attempts=(failed.values_list("attempts", flat=True).first() or 0) + 1, last_error=str(exc)[:500])
+        JobOutboxEntry.objects.filter(pk=entry_id).update(attempts=F("attempts") + 1, last_error=str(exc)[:500])
         return 0
     kill_point(f"after_{entry.effect}")
     return 1
@@ -123,8 +123,9 @@ def deliver_entry(entry_id):
 def perform_now(job, effect):
     """Perform an effect at once, for code already running inside a delivery (a hook): its transaction is the one
     that removes the hook's entry, so the effect commits, or not, with it."""
-    perform(JobOutboxEntry(job_id=job.pk, job_kind=job.kind, company_id=job.company_id, effect=effect["effect"],
-                           payload=effect))
+    entry = JobOutboxEntry(job_id=job.pk, job_kind=job.kind, company_id=job.company_id, payload=effect)
+    entry.effect = effect["effect"]
+    perform(entry)
 
 
 def perform(entry):
