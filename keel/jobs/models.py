@@ -113,7 +113,8 @@ class JobOutboxEntry(models.Model):
     effect = models.CharField(max_length=20)
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)  # failed deliveries so far
+    retry_at = models.DateTimeField(null=True, blank=True)  # after a failed delivery: not before then
     last_error = models.TextField(blank=True)
 
     def __str__(self):

@@ -15,17 +15,20 @@ them with the final state. Code that ends a job itself (the company deletion, wh
 import logging
 import os
 import signal
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from keel.jobs.models import DataJob, JobOutboxEntry
 
 logger = logging.getLogger("keel.jobs")
 
-# An entry that keeps failing is given up after this many deliveries (logged as an error).
-MAX_DELIVERY_ATTEMPTS = 5
+# An entry whose delivery failed (a mail server that refuses) is tried again after a pause that grows with each
+# failure up to this cap, and never given up: a company deletion's confirmation must go out in the end.
+MAX_RETRY_PAUSE_SECONDS = 300
 # Tests only: the worker SIGKILLs itself at the named point ("before_final_state", "after_final_state",
 # "after_audit", "after_notify", ...) to prove that every kill point ends with the same effects.
 KILL_POINT_VARIABLE = "KEEL_TEST_KILL_AT"
@@ -94,7 +97,8 @@ def stage(job, effects, company_id=...):
 
 def deliver(job_id=None):
     """Perform the pending entries (of one job, or all), oldest first. Safe to run anywhere, any number of times."""
-    pending = JobOutboxEntry.objects.filter(attempts__lt=MAX_DELIVERY_ATTEMPTS).order_by("id")
+    due = Q(retry_at__isnull=True) | Q(retry_at__lte=timezone.now())
+    pending = JobOutboxEntry.objects.filter(due).order_by("id")
     if job_id is not None:
         pending = pending.filter(job_id=job_id)
     delivered = 0
@@ -114,7 +118,11 @@ def deliver_entry(entry_id):
             perform(entry)
     except Exception as exc:
         logger.exception("delivering %s failed", entry_id)
-        JobOutboxEntry.objects.filter(pk=entry_id).update(attempts=F("attempts") + 1, last_error=str(exc)[:500])
+        attempts = (JobOutboxEntry.objects.filter(pk=entry_id).values_list("attempts", flat=True).first() or 0) + 1
+        pause = min(5 * 2 ** (attempts - 1), MAX_RETRY_PAUSE_SECONDS)
+        JobOutboxEntry.objects.filter(pk=entry_id).update(
+            attempts=F("attempts") + 1, retry_at=timezone.now() + timedelta(seconds=pause), last_error=str(exc)[:500]
+        )
         return 0
     kill_point(f"after_{entry.effect}")
     return 1

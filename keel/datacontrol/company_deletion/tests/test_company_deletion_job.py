@@ -6,6 +6,7 @@ import re
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from keel.accounts.actions import do_create_company
 from keel.accounts.models import Company, User
@@ -213,7 +214,8 @@ def test_confirmation_that_cannot_be_sent_waits_in_the_outbox_until_it_can(compa
     mail.outbox.clear()
     with refusing_mail_server(settings):
         run_job(job_id)
-        reap_stale_jobs()  # still refused: it stays to be sent
+        JobOutboxEntry.objects.update(retry_at=None)  # as if the pause after the failure had passed
+        reap_stale_jobs()  # still refused: it stays to be sent, after a longer pause
 
     receipt = DeletionReceipt.objects.get()
     assert receipt.state == "succeeded" and not Company.objects.filter(pk=company.pk).exists()
@@ -222,8 +224,12 @@ def test_confirmation_that_cannot_be_sent_waits_in_the_outbox_until_it_can(compa
     assert mail.outbox == []
     [pending] = JobOutboxEntry.objects.filter(job_id=job_id)
     assert pending.payload["kwargs"]["email"] == admin.email and pending.attempts == 2  # the address is kept
+    assert pending.retry_at > timezone.now()
+    reap_stale_jobs()
+    assert mail.outbox == []  # not before the pause is over
 
-    reap_stale_jobs()  # e-mail works again
+    JobOutboxEntry.objects.update(retry_at=None)
+    reap_stale_jobs()  # the pause is over and e-mail works again
 
     [confirmation] = mail.outbox
     assert confirmation.to == [admin.email] and "System confirmation" in confirmation.subject
