@@ -211,6 +211,16 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# --- S3-compatible object storage (docs/deployment.md, "Stored files") ---
+# A separate block on purpose: KEEL_STORAGE_BACKEND=s3 puts every stored file (attachments, import uploads and error
+# reports, export archives) in one bucket through django-storages. Credentials come from the standard AWS variables
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the machine's role, as boto3 finds them.
+if os.environ.get("KEEL_STORAGE_BACKEND", "").strip().lower() == "s3":
+    from keel.storage import s3_storage_setting
+
+    STORAGES["default"] = s3_storage_setting(os.environ)
+
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 

@@ -15,9 +15,36 @@ with ``company_folder`` only:
 import os
 import posixpath
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 
 COMPANIES_ROOT = "companies"
+# A file read from a bucket is buffered in memory up to this size, then in a temporary file: memory stays flat.
+S3_MEMORY_BUFFER_BYTES = 8 * 1024 * 1024
+
+
+def s3_storage_setting(environ):
+    """``STORAGES["default"]`` for ``KEEL_STORAGE_BACKEND=s3``: django-storages' S3 backend on ``KEEL_S3_BUCKET``
+    (at ``KEEL_S3_ENDPOINT_URL`` for an S3-compatible server other than AWS, in ``KEEL_S3_REGION``). Credentials
+    are not settings: boto3 reads the standard AWS variables or the machine's role (docs/deployment.md)."""
+    bucket = environ.get("KEEL_S3_BUCKET", "").strip()
+    if not bucket:
+        raise ImproperlyConfigured("KEEL_STORAGE_BACKEND=s3 needs KEEL_S3_BUCKET, the name of the bucket to store in.")
+    endpoint_url = environ.get("KEEL_S3_ENDPOINT_URL", "").strip() or None
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "region_name": environ.get("KEEL_S3_REGION", "").strip() or None,
+            # An S3-compatible server (MinIO, Ceph, the tests' server) is addressed by path, AWS by host name.
+            "addressing_style": "path" if endpoint_url else None,
+            # As in a local folder: a name already taken gets a suffix instead of replacing another file.
+            "file_overwrite": False,
+            "max_memory_size": S3_MEMORY_BUFFER_BYTES,
+            "default_acl": None,
+        },
+    }
 
 
 def company_folder(company_id, *parts):

@@ -29,6 +29,8 @@ GLOBAL_MODELS = {
     "the data is in its row",
     "mail.OutgoingEmail": "the e-mail outbox; bodies are emptied once sent, a company's rows are erased by its "
     "deletion's final step, and the deletion's system confirmation must outlive the company",
+    "jobs.JobOutboxEntry": "completion side effects still to deliver, deleted once delivered; a company deletion "
+    "drops its company's entries, and its own confirmation must outlive the company",
 }
 
 

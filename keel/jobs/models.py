@@ -99,3 +99,26 @@ class DataJob(TenantModel):
         if self.state == self.State.FAILED:
             return self.error or "Failed."
         return ""
+
+
+class JobOutboxEntry(models.Model):
+    """A completion side effect of a job (an audit event, a notice and e-mail, a hook), written in the same
+    transaction as the job's final state and delivered afterwards (keel.jobs.outbox; docs/jobs.md, "Completion
+    side effects"). Delivered entries are deleted, so the table holds only what is still to be done.
+
+    Global, not tenant-owned: a company deletion's confirmation must be delivered after its company row is gone.
+    No foreign keys for the same reason; ``company_id`` (when there is still a company) lets a company deletion
+    drop its company's entries."""
+
+    job_id = models.BigIntegerField(db_index=True)
+    job_kind = models.CharField(max_length=20)
+    company_id = models.BigIntegerField(null=True, blank=True)
+    effect = models.CharField(max_length=20)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)  # failed deliveries so far
+    retry_at = models.DateTimeField(null=True, blank=True)  # after a failed delivery: not before then
+    last_error = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"{self.effect} of {self.job_kind} job {self.job_id}"

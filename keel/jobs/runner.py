@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from keel.errors import Conflict
+from keel.jobs import outbox
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, Progress, WorkerStopping
 from keel.jobs.registry import HANDLERS
@@ -118,11 +119,11 @@ def run_job(job_id, enqueue=None):
         return DataJob.objects.filter(pk=job_id).first()
     except JobCancelled:
         progress.stop()
-        _finish(progress, DataJob.State.CANCELLED, error=CANCELLED_MESSAGE, result=job.result)
+        effects = outbox.completion_effects(job)
+        _finish(progress, DataJob.State.CANCELLED, error=CANCELLED_MESSAGE, result=job.result, effects=effects)
     except JobFailed as exc:
         progress.stop()
-        _finish(progress, DataJob.State.FAILED, error=str(exc), result=job.result)
-        call_failed_hook(handler, job)
+        _finish(progress, DataJob.State.FAILED, error=str(exc), result=job.result, effects=failed_hook(handler))
     except Exception:
         progress.stop()
         logger.exception("job %s (%s) failed on attempt %s", job.pk, job.kind, job.attempts)
@@ -133,13 +134,13 @@ def run_job(job_id, enqueue=None):
                 error=f"The {kind_label(job.kind)} failed {job.attempts} times because of an internal error. "
                 "Our team can see the details in the logs.",
                 result=job.result,
+                effects=failed_hook(handler),
             )
-            call_failed_hook(handler, job)
         else:
             _requeue(job.pk, job.attempts, enqueue, delay_seconds=retry_delay(job))
     else:
         progress.stop()
-        _finish(progress, DataJob.State.SUCCEEDED, result=job.result)
+        _finish(progress, DataJob.State.SUCCEEDED, result=job.result, effects=outbox.completion_effects(job))
     finally:
         progress.stop()
     return DataJob.objects.filter(pk=job_id).first()
@@ -155,21 +156,28 @@ def retry_delay(job):
     return min(5 * job.attempts, 300)
 
 
-def _finish(progress, state, error="", result=None):
+def _finish(progress, state, error="", result=None, effects=()):
+    """The job's final state and its completion side effects, in one transaction; then the effects are delivered
+    (keel.jobs.outbox). A runner that lost the job ends nothing and records nothing."""
     fields = {"state": state, "finished_at": timezone.now(), "error": error, "step": progress.step_text}
     fields["progress_total"] = progress.total
     fields["progress_done"] = progress.total if state == DataJob.State.SUCCEEDED else progress.done
     if result is not None:
         fields["result"] = result
-    return progress._owned().update(**fields)
+    outbox.kill_point("before_final_state")
+    with transaction.atomic():
+        ended = progress._owned().update(**fields)
+        if ended:
+            outbox.stage(progress.job, effects)
+    if ended:
+        outbox.kill_point("after_final_state")
+        outbox.deliver(job_id=progress.job.pk)
+    return ended
 
 
-def call_failed_hook(handler, job):
-    if handler and handler.on_failed:
-        try:
-            handler.on_failed(DataJob.objects.get(pk=job.pk))
-        except Exception:
-            logger.exception("on_failed hook of job %s raised", job.pk)
+def failed_hook(handler):
+    """The outbox effect that runs the kind's ``on_failed`` hook once the job has ended failed (none without one)."""
+    return [outbox.hook("on_failed")] if handler and handler.on_failed else []
 
 
 def requeue(job_id, attempt, refund_attempt=False):
@@ -188,16 +196,15 @@ def _requeue(job_id, attempt, enqueue, delay_seconds=0, refund_attempt=False):
 def request_cancel(job):
     """Ask a job to stop: a queued one is cancelled now, a running one at its next batch boundary."""
     now = timezone.now()
-    cancelled_now = DataJob.objects.filter(pk=job.pk, state=DataJob.State.QUEUED).update(
-        state=DataJob.State.CANCELLED, cancel_requested=True, finished_at=now, error=CANCELLED_MESSAGE
-    )
-    DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING).update(cancel_requested=True)
-    job.refresh_from_db()
     handler = HANDLERS.get(job.kind)
-    if cancelled_now and handler and handler.on_cancelled:
-        try:
-            handler.on_cancelled(job)
-        except Exception:
-            logger.exception("on_cancelled hook of job %s raised", job.pk)
-        job.refresh_from_db()
+    with transaction.atomic():
+        cancelled_now = DataJob.objects.filter(pk=job.pk, state=DataJob.State.QUEUED).update(
+            state=DataJob.State.CANCELLED, cancel_requested=True, finished_at=now, error=CANCELLED_MESSAGE
+        )
+        if cancelled_now and handler and handler.on_cancelled:
+            outbox.stage(job, [outbox.hook("on_cancelled")])
+    DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING).update(cancel_requested=True)
+    if cancelled_now:
+        outbox.deliver(job_id=job.pk)
+    job.refresh_from_db()
     return job

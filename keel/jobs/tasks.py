@@ -13,12 +13,13 @@ from django.tasks import task
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from keel.jobs import outbox
 from keel.jobs.models import DataJob
 from keel.jobs.registry import HANDLERS
 from keel.jobs.runner import (
     OperationInProgress,
     active_exclusive_job,
-    call_failed_hook,
+    failed_hook,
     gives_up,
     kind_label,
     refusal_for,
@@ -90,22 +91,25 @@ def reap_stale_jobs():
 
     A running job whose heartbeat is older than the lease is presumed dead: it is queued again (its handler is
     resumable), or failed once it used up its attempts. A queued job whose task was lost is enqueued again;
-    a duplicate task is harmless because ``claim`` lets only one runner have the job.
+    a duplicate task is harmless because ``claim`` lets only one runner have the job. Completion side effects a
+    dead worker recorded but did not deliver are delivered (keel.jobs.outbox).
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.KEEL_JOB_LEASE_SECONDS)
     reaped = []
     for job in DataJob.objects.filter(state=DataJob.State.RUNNING, heartbeat_at__lt=stale):
         if gives_up(job):
-            failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
-                state=DataJob.State.FAILED,
-                finished_at=now,
-                error=f"The {kind_label(job.kind)} stopped {job.attempts} times because its worker crashed or "
-                "was stopped, and was given up.",
-            )
+            with transaction.atomic():
+                failed = DataJob.objects.filter(pk=job.pk, state=DataJob.State.RUNNING, attempts=job.attempts).update(
+                    state=DataJob.State.FAILED,
+                    finished_at=now,
+                    error=f"The {kind_label(job.kind)} stopped {job.attempts} times because its worker crashed or "
+                    "was stopped, and was given up.",
+                )
+                if failed:
+                    outbox.stage(job, failed_hook(HANDLERS.get(job.kind)))
             if failed:
                 logger.error("job %s stopped responding %s times; it failed for good", job.pk, job.attempts)
-                call_failed_hook(HANDLERS.get(job.kind), job)
         else:
             logger.warning("job %s stopped responding; queueing it again", job.pk)
             if requeue(job.pk, job.attempts):
@@ -116,4 +120,5 @@ def reap_stale_jobs():
             DataJob.objects.filter(pk=job.pk).update(enqueued_at=now)
             enqueue(job.pk)
             reaped.append(job.pk)
+    outbox.deliver()
     return reaped

@@ -13,10 +13,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from keel.accounts.notify import notify
-from keel.audit.actions import record
 from keel.contacts.imports import engine, report, writer
 from keel.contacts.imports.files import REPORT_NAME
+from keel.jobs import outbox
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobCancelled, JobFailed
 from keel.jobs.registry import register
@@ -146,11 +145,14 @@ def _import_batch(job, progress, cursor, batch):
 # --- the end of an import --------------------------------------------------------------------------------------
 
 
-def finish_import(job, outcome, progress=None):
+def finish_import(job, outcome, progress=None, announce=True):
     """Publish the error report, delete the uploaded file, put the counts in ``job.result``, tell the requester.
 
-    Runs at the end of the job (``progress`` given, job still running) or from the failed/cancelled hooks (job
-    already ended). Each step is safe to repeat if the worker dies half-way through.
+    Runs at the end of the job (``progress`` given, job still running: the audit event and notice are recorded
+    with the final state, keel.jobs.outbox) or from the failed/cancelled hooks (job already ended: the outbox runs
+    the hook inside the transaction that removes its entry, so the audit event is written once there too). Each
+    file step is safe to repeat if the worker dies half-way through. ``announce=False`` (the sweeper tidying an
+    ended import's leftovers) touches the files and the result only.
     """
     cursor = dict(job.cursor or {})
     folder = job.params.get("folder", "")
@@ -164,10 +166,13 @@ def finish_import(job, outcome, progress=None):
     job.result = _result(job, cursor, outcome)
     if progress is None:
         DataJob.objects.filter(pk=job.pk).update(result=job.result)
-    if not cursor.get("announced"):
-        _announce(job, outcome)
-        cursor["announced"] = True
-        _store_cursor(job, cursor, progress)
+    if not announce:
+        return
+    if progress is not None:
+        outbox.on_completion(job, *_announcement(job, outcome))
+    else:
+        for effect in _announcement(job, outcome):
+            outbox.perform_now(job, effect)
 
 
 def _store_cursor(job, cursor, progress):
@@ -210,14 +215,16 @@ def _result(job, cursor, outcome):
     return result
 
 
-def _announce(job, outcome):
-    record(job.company_id, None, f"import.{outcome}", job, **{k: job.result[k] for k in ("rows", "created", "updated")})
-    if outcome == "cancelled" or job.requested_by_id is None:
-        return
-    user = job.requested_by
-    verb = "finished" if outcome == "succeeded" else "failed"
-    message = f"Your import of {job.params.get('filename')} {verb}. {job.result['summary']}"
-    notify(user, f"Import {verb}", message, link=reverse("contact_import_job", args=[job.pk]))
+def _announcement(job, outcome):
+    """The import's audit event, and the requester's notice unless they cancelled it themselves."""
+    counts = {k: job.result[k] for k in ("rows", "created", "updated")}
+    effects = [outbox.audit(job.company_id, None, f"import.{outcome}", job, **counts)]
+    if outcome != "cancelled" and job.requested_by_id is not None:
+        verb = "finished" if outcome == "succeeded" else "failed"
+        message = f"Your import of {job.params.get('filename')} {verb}. {job.result['summary']}"
+        link = reverse("contact_import_job", args=[job.pk])
+        effects.append(outbox.notice(job.requested_by, f"Import {verb}", message, link))
+    return effects
 
 
 def on_import_failed(job):

@@ -58,7 +58,7 @@ def _sweep_folder(folder, kept_by, now):
     if state not in DataJob.ACTIVE_STATES and _has_leftovers(folder):
         job = DataJob.objects.filter(pk=job_id).first()
         if job is not None:
-            finish_import(job, job.state)
+            finish_import(job, job.state, announce=False)  # announced from the job outbox already
 
 
 def _started_since(folder):

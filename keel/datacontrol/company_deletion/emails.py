@@ -22,6 +22,13 @@ def send_status_link(email, token):
     queue_email(email, OutgoingEmail.Kind.DELETION_STATUS, "deletion_status", {"link": link})
 
 
+def send_confirmation_of(email, receipt_id):
+    """The system confirmation, delivered from the job outbox once the company is gone (keel.jobs.outbox)."""
+    from keel.datacontrol.models import DeletionReceipt
+
+    send_confirmation(email, DeletionReceipt.objects.get(receipt_id=receipt_id))
+
+
 def send_confirmation(email, receipt):
     """Queue the system confirmation; a deletion started from the command line has no requester to e-mail."""
     if not email:

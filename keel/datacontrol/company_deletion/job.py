@@ -6,10 +6,11 @@ batches, then every stored file, then, in one short final transaction, the job r
 verifying that nothing of the company is left. The receipt carries the progress (the job's own row disappears at
 the end) and, at the end, the counts.
 
-The system confirmation is queued in the e-mail outbox inside that final transaction, after the verification: the
-requester's address lives only in the job's parameters, which that commit deletes, so the confirmation is queued
-exactly when the deletion is recorded as done, and the outbox (keel/mail) retries its delivery until the mail
-server takes it (at least once), without the deletion waiting for the mail server.
+The system confirmation is recorded in the job outbox (keel.jobs.outbox) inside that final transaction, with the
+requester's address (which lives only in the job's parameters, deleted by that commit). After the commit the runner,
+or any worker's reaper if this one dies, delivers it into the e-mail outbox (keel/mail), which retries until the
+mail server takes it: recorded exactly when the deletion is recorded as done, sent at least once, and never undoing
+the deletion.
 """
 
 import logging
@@ -20,13 +21,13 @@ from django.utils import timezone
 
 from keel.accounts.models import Company
 from keel.datacontrol import eraser, graph
-from keel.datacontrol.company_deletion.emails import send_confirmation
 from keel.datacontrol.company_deletion.receipt import ReceiptProgress
 from keel.datacontrol.deletion import Deletion, DeletionIncomplete
 from keel.datacontrol.models import DeletionReceipt
 from keel.integrations.actions import disconnect_all_integrations
 from keel.integrations.models import IntegrationConnection
-from keel.jobs.models import DataJob
+from keel.jobs import outbox
+from keel.jobs.models import DataJob, JobOutboxEntry
 from keel.jobs.progress import JobCancelled, JobFailed, LeaseLost, WorkerStopping
 from keel.jobs.registry import register
 from keel.jobs.runner import request_cancel
@@ -92,13 +93,20 @@ class CompanyDeletion(Deletion):
             files_left = eraser.count_files(company_id)
             if leftovers or files_left:
                 raise DeletionIncomplete(f"left after erasing: rows {leftovers}, {files_left} file(s)")
+            delete_where(JobOutboxEntry, "company_id", company_id)  # nobody is left to tell about other jobs
             delete_where(Company, "id", company_id)
             self.complete_receipt(jobs_deleted)
-            # The company's queued e-mails go with it; the confirmation is queued in this same transaction (the
-            # address is in the job row it deletes), without a company id, and retried until it is delivered.
-            forget_company_emails(company_id)
-            send_confirmation(self.job.params.get("requester_email"), receipt)
+            forget_company_emails(company_id)  # the company's queued e-mails go with it
+            confirmation = outbox.call(
+                "keel.datacontrol.company_deletion.emails.send_confirmation_of",
+                email=self.job.params.get("requester_email", ""),
+                receipt_id=str(receipt.receipt_id),
+            )
+            outbox.stage(self.job, [confirmation], company_id=None)
         logger.info("company %s deleted (receipt %s)", company_id, receipt.receipt_id)
+        # The job row is gone, so the runner ends nothing: deliver the confirmation here.
+        outbox.kill_point("after_final_state")
+        outbox.deliver(job_id=self.job.pk)
 
     def complete_receipt(self, jobs_deleted):
         """The final counts: never below what the plan counted, even when a crash lost the tally of a batch."""

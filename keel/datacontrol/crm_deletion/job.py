@@ -9,8 +9,8 @@ The run is the shared ``keel.datacontrol.deletion.Deletion``. Here:
 
 * the total is counted once, at the first run, and kept in the job's resume cursor: a resumed job shows the same
   total and a bar that never moves backwards;
-* the requester is told at least once: the cursor records that the notice went out, and a run that finds the work
-  audited but that mark missing tells them then.
+* the audit event and the requester's notice are recorded with the job's final state and delivered from the job
+  outbox (keel.jobs.outbox): audited exactly once, told at least once, wherever the worker dies.
 
 No import can be running meanwhile (the job row is the lock), so nothing writes the files while they are deleted.
 """
@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from keel.accounts.notify import notify
 from keel.audit.actions import record
-from keel.audit.models import AuditEvent
 from keel.datacontrol import eraser, graph
 from keel.datacontrol.actors import COMMAND_LINE
 from keel.datacontrol.crm_deletion.preflight import describe, summarize
 from keel.datacontrol.deletion import Deletion, DeletionProgress
+from keel.jobs import outbox
 from keel.jobs.models import DataJob
 from keel.jobs.registry import register
 
@@ -76,47 +76,33 @@ class CrmDeletion(Deletion):
         }
 
     def finish(self):
-        """Audit once, in one short transaction that also proves the job is still ours; then tell the requester."""
+        """The result, and the audit event and notice the runner records with the job's final state
+        (keel.jobs.outbox): audited exactly once and announced at least once, wherever a worker dies."""
         job, progress = self.job, self.tracker.progress
         result = self.result()
-        with transaction.atomic():
-            progress.set_done(progress.total)
-            progress.step("Completed")
-            progress.save()
-            progress.checkpoint()
-            already = AuditEvent.objects.filter(company_id=job.company_id, action=AUDIT_DELETED, target_id=str(job.pk))
-            # A previous run may have got this far and been killed before the job was marked done: audit only once.
-            if not already.exists():
-                record(
-                    job.company_id,
-                    job.requested_by or COMMAND_LINE,
-                    AUDIT_DELETED,
-                    job,
-                    deleted=result["deleted"],
-                    files_deleted=result["files_deleted"],
-                    finished_at=timezone.now().isoformat(),
-                )
-        # After the commit, so that no e-mail is sent for a batch that could still roll back, and no write lock is
-        # held while the mail server answers.
-        self.notify_done_once(result)
+        progress.set_done(progress.total)
+        progress.step("Completed")
+        outbox.on_completion(
+            job,
+            outbox.audit(
+                job.company_id,
+                job.requested_by or COMMAND_LINE,
+                AUDIT_DELETED,
+                job,
+                deleted=result["deleted"],
+                files_deleted=result["files_deleted"],
+                finished_at=timezone.now().isoformat(),
+            ),
+            outbox.notice(
+                job.requested_by,
+                "All CRM records have been deleted",
+                f"All CRM records have been deleted: {describe(summarize(result['deleted']))}. Imports and contact "
+                "management work normally again.",
+                reverse("contacts"),
+            ),
+        )
         job.result = result
         logger.info("all CRM records of company %s deleted (job %s): %s", job.company_id, job.pk, result["deleted"])
-
-    def notify_done_once(self, result):
-        """Tell the requester, unless a previous run already did. Marked only once told, so a run killed in between
-        tells them again on resume: at least once, and once in every run that is not killed at that very moment."""
-        cursor = self.job.cursor or {}
-        if cursor.get("notified"):
-            return
-        notify(
-            self.job.requested_by,
-            "All CRM records have been deleted",
-            f"All CRM records have been deleted: {describe(summarize(result['deleted']))}. Imports and contact "
-            "management work normally again.",
-            reverse("contacts"),
-        )
-        with transaction.atomic():
-            self.tracker.progress.commit({**cursor, "notified": True})
 
 
 def run_crm_deletion(job, progress):

@@ -20,6 +20,7 @@ from keel.audit.actions import record
 from keel.datacontrol.export.actions import delete_stored, download_filename
 from keel.datacontrol.export.archive import write_archive
 from keel.datacontrol.models import ExportArchive
+from keel.jobs import outbox
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobFailed
 from keel.jobs.registry import register
@@ -97,7 +98,7 @@ def run_export(job, progress):
     if archive is None:
         raise JobFailed("The export record was removed before the export could run.")
     if archive.status == ExportArchive.Status.READY:  # published just before a crash: only the ending is left
-        job.result = _result(archive)
+        _complete(job, archive)
         return
     if archive.status != ExportArchive.Status.PENDING:  # deleted by an administrator meanwhile
         job.result = {"archive_id": archive.pk, "status": archive.status}
@@ -122,9 +123,18 @@ def run_export(job, progress):
         job.result = {"archive_id": archive.pk, "status": "deleted"}
         return
     archive.refresh_from_db()
-    record(archive.company, "Keel", "export.completed", archive, size=archive.size, sha256=archive.sha256)
-    _notify_ready(archive)
+    _complete(job, archive)
+
+
+def _complete(job, archive):
+    """The result, and the audit event and notice the runner records with the job's final state (keel.jobs.outbox):
+    audited exactly once and announced at least once, wherever a worker dies."""
     job.result = _result(archive)
+    outbox.on_completion(
+        job,
+        outbox.audit(archive.company_id, "Keel", "export.completed", archive, size=archive.size, sha256=archive.sha256),
+        _ready_notice(archive),
+    )
 
 
 def _result(archive):
@@ -138,8 +148,8 @@ def _result(archive):
     }
 
 
-def _notify_ready(archive):
-    notify(
+def _ready_notice(archive):
+    return outbox.notice(
         archive.requested_by,
         "Your Keel export is ready",
         f"The export of {archive.company.name}'s data you requested is ready: {archive.size:,} bytes, "

@@ -48,7 +48,7 @@ def assert_imported_exactly_once(company, job):
 
 @pytest.fixture
 def worker_env(settings):
-    env = {"KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"]["location"], "KEEL_BATCH_SIZE": str(BATCH)}
+    env = {"KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"].get("location", ""), "KEEL_BATCH_SIZE": str(BATCH)}
     started = []
 
     def start(**extra):

@@ -48,7 +48,7 @@ def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(
     attachment_files = [a.file.name for a in Attachment.objects.filter(company=company)]
     admin = allowed_admin(company)
     env = {
-        "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"]["location"],
+        "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"].get("location", ""),
         "KEEL_BATCH_SIZE": "40",
         "KEEL_JOB_LEASE_SECONDS": "2",
     }

@@ -23,6 +23,7 @@ from keel.datacontrol.models import ExportArchive
 from keel.jobs.models import DataJob
 from keel.jobs.progress import NoProgress
 from keel.jobs.registry import HANDLERS, PERIODIC
+from keel.storage import list_folder, walk_files
 from keel.testing import ApiClient, make_company, make_user, run_queued_jobs
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -206,8 +207,12 @@ def test_list_shows_exports_newest_first(api, company):
 
 def test_no_half_written_file_is_left_or_offered(api, company):
     body = finished_export(api)
-    folder = default_storage.path(f"companies/{company.pk}/exports/partial")
+    archive = ExportArchive.objects.get(pk=body["id"])
+    # Partial archives are written on the worker's disk (inside a local storage's folder, or in the data folder
+    # before an upload to a bucket); none is left there, nor in the storage.
+    folder = os.path.dirname(export_job._local_path(export_job.partial_storage_name(archive, 0), create=False))
     assert os.listdir(folder) == []
+    assert list_folder(f"companies/{company.pk}/exports/partial")[1] == []
     assert body["state"] == "succeeded"
 
 
@@ -228,13 +233,16 @@ def test_a_crash_leftover_is_replaced_and_never_offered(api, company):
     assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
 
 
-def test_a_failing_export_tells_the_requester_and_keeps_no_file(api, company):
+def test_a_failing_export_tells_the_requester_and_keeps_no_file(api, company, storage_backend, request):
     created = start(api)
-    # Storage that cannot hold the archive: a plain file where the company's exports folder must be.
-    folder = default_storage.path(f"companies/{company.pk}/exports")
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    with open(folder, "w") as blocker:
-        blocker.write("not a folder")
+    if storage_backend == "s3":  # a storage that cannot hold the archive: its bucket is gone
+        s3 = request.getfixturevalue("s3_server").client()
+        s3.delete_bucket(Bucket=os.environ["KEEL_S3_BUCKET"])
+    else:  # a storage that cannot hold the archive: a plain file where the company's exports folder must be
+        folder = default_storage.path(f"companies/{company.pk}/exports")
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        with open(folder, "w") as blocker:
+            blocker.write("not a folder")
     run_queued_jobs()
     body = api.get(f"exports/{created['id']}").json()
     assert body["state"] == "failed" and body["error"] and body["download_url"] is None
@@ -244,7 +252,10 @@ def test_a_failing_export_tells_the_requester_and_keeps_no_file(api, company):
     assert "failed" in notice.message
     assert any("failed" in m.subject for m in mail.outbox)
     assert "export.failed" in audit_actions(company)
-    os.remove(folder)
+    if storage_backend == "s3":
+        s3.create_bucket(Bucket=os.environ["KEEL_S3_BUCKET"])
+    else:
+        os.remove(folder)
     # A failed export does not use up the day's allowance.
     company.plan.exports_per_day = 1
     company.plan.save()
@@ -268,8 +279,7 @@ def test_delete_removes_the_file_and_the_entry(api, company):
 
 
 def stored_files(company):
-    root = default_storage.path(f"companies/{company.pk}")
-    return [os.path.join(path, name) for path, _, names in os.walk(root) for name in names]
+    return list(walk_files(f"companies/{company.pk}"))
 
 
 def test_deleting_a_queued_export_cancels_it(api, company):
