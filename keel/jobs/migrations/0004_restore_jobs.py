@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_sessions_and_attempt_counts'),
-        ('jobs', '0002_job_cursor_and_kind_labels'),
+        ('jobs', '0003_job_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
