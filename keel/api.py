@@ -16,7 +16,9 @@ from keel.errors import KeelError
 
 
 class BodyNotAnObject(ValueError):
-    pass
+    def __init__(self, message, field="body"):
+        super().__init__(message)
+        self.field = field
 
 
 JSON_TYPE_NAMES = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
@@ -31,7 +33,24 @@ class ObjectBodyParser(Parser):
         if not isinstance(data, dict):
             kind = JSON_TYPE_NAMES.get(type(data), "null")
             raise BodyNotAnObject(f"The request body must be a JSON object ({{...}}), not {kind}.")
+        if where := nul_character_at(data):
+            # No database stores it in text (PostgreSQL refuses it outright), and no person types it.
+            raise BodyNotAnObject("Text cannot contain the NUL character (\\u0000).", field=where)
         return data
+
+
+def nul_character_at(value, path=""):
+    """The dotted path of the first text (value or key) holding a NUL character, or "" when there is none."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else ""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return here
+        if found := nul_character_at(item, here):
+            return found
+    return ""
 
 
 class ApiAuth:
@@ -123,7 +142,7 @@ def unreadable_multipart(request, exc):
 @api.exception_handler(HttpError)
 def http_error(request, exc):
     if isinstance(exc.__cause__, BodyNotAnObject):
-        return error_response(request, 422, "invalid_input", str(exc.__cause__), field="body")
+        return error_response(request, 422, "invalid_input", str(exc.__cause__), field=exc.__cause__.field)
     if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
         message = "The request body could not be read: send JSON with Content-Type: application/json."
         return error_response(request, 400, "invalid_body", message, field="body")

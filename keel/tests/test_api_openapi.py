@@ -193,3 +193,11 @@ def test_an_event_time_must_be_an_iso_string_not_a_number(api, company):
     assert "occurred_at" in assert_error(response, 422, "invalid_input")["message"]
     later = {"kind": "call", "title": "Called", "occurred_at": "2026-05-01T09:30:00Z"}
     assert api.post(f"contacts/{contact.pk}/events", later).status_code == 201
+
+
+def test_text_holding_a_nul_character_is_refused_naming_the_field(api, company):
+    response = api.post("contacts", {"email": "ada@example.com", "first_name": "Ada\u0000"})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "first_name"
+    nested = api.post("contacts", {"email": "bob@example.com", "custom_fields": {"plan": ["gold", "x\u0000"]}})
+    assert nested.status_code == 422 and nested.json()["error"]["field"] == "custom_fields.plan.1"

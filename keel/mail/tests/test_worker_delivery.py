@@ -47,7 +47,11 @@ def test_a_mail_server_that_never_answers_does_not_hold_up_the_job(api, company,
             assert api.post("exports").status_code == 202
             wait_for(lambda: DataJob.objects.filter(kind="export", state="succeeded").exists(), what="the export")
             job = DataJob.objects.get(kind="export")
-            notice = OutgoingEmail.objects.get(kind="notice", user_id=company.admin.pk)
+            # The notice is queued by the export's completion, delivered from the job outbox just after its commit.
+            notice = wait_for(
+                lambda: OutgoingEmail.objects.filter(kind="notice", user_id=company.admin.pk).first(),
+                what="the notice to be queued",
+            )
             wait_for(
                 lambda: OutgoingEmail.objects.get(pk=notice.pk).last_error, what="the failed delivery to be recorded"
             )
