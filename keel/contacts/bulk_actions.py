@@ -19,8 +19,7 @@ from keel.contacts.actions import delete_stored_files, tag_named
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
 from keel.contacts.listing import ContactFilter, filtered_contacts
 from keel.contacts.models import Attachment, Contact, ContactTag, ListMembership
-from keel.contacts.params import MAX_ID
-from keel.contacts.validation import clean_tag_name
+from keel.contacts.validation import clean_tag_name, ensure_contacts_exist
 from keel.errors import InvalidInput
 
 BATCH = 500  # within SQLite's bound-parameter limit; a batch's transaction stays well under a second
@@ -67,20 +66,7 @@ def _checked_ids(company, contact_ids):
         raise InvalidInput(
             f"Select at most {MAX_SELECTED_IDS:,} contacts by id; use a filter for more.", field="contact_ids"
         )
-    valid = [i for i in ids if 0 < i <= MAX_ID]
-    found = set()
-    for start in range(0, len(valid), BATCH):
-        chunk = valid[start : start + BATCH]
-        found.update(Contact.objects.filter(company=company, id__in=chunk).values_list("id", flat=True))
-    missing = [i for i in ids if i not in found]
-    if missing:
-        shown = ", ".join(str(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
-        raise InvalidInput(
-            f"These contacts do not exist in your company: {shown}. Nothing was changed.",
-            field="contact_ids",
-            code="unknown_contacts",
-            contact_ids=missing,
-        )
+    ensure_contacts_exist(company, ids, "Nothing was changed.")
     return ids
 
 

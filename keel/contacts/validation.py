@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from keel.contacts.models import Contact, Tag
+from keel.contacts.params import MAX_ID
 from keel.errors import InvalidInput
 
 TEXT_FIELDS = ("email", "first_name", "last_name", "phone", "company_name", "job_title")
@@ -131,3 +132,29 @@ def clean_tag_names(names):
         cleaned = clean_tag_name(name)
         unique.setdefault(cleaned.lower(), cleaned)
     return list(unique.values())
+
+
+ID_LOOKUP_CHUNK = 500  # ids per IN (...) list, within SQLite's bound-parameter limit
+
+
+def ensure_contacts_exist(company, ids, outcome):
+    """Raise 422 ``unknown_contacts`` naming every id of ``ids`` that is not a contact of ``company``.
+
+    Ids of another company's contacts are reported exactly like ids that do not exist: they are not the caller's.
+    An id out of a database integer's range cannot be a contact: it is reported, never sent to the database.
+    ``outcome`` ends the message ("Nothing was changed.").
+    """
+    valid = [i for i in ids if 0 < i <= MAX_ID]
+    found = set()
+    for start in range(0, len(valid), ID_LOOKUP_CHUNK):
+        chunk = valid[start : start + ID_LOOKUP_CHUNK]
+        found.update(Contact.objects.filter(company=company, id__in=chunk).values_list("id", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
+        raise InvalidInput(
+            f"These contacts do not exist in your company: {shown}. {outcome}",
+            field="contact_ids",
+            code="unknown_contacts",
+            contact_ids=missing,
+        )

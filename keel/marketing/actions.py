@@ -11,8 +11,8 @@ from keel.audit.actions import record
 from keel.contacts import history
 from keel.contacts.bulk_actions import filter_batches
 from keel.contacts.guards import check_crm_writable, crm_write_transaction
-from keel.contacts.models import Contact, ListMembership
-from keel.contacts.params import MAX_ID
+from keel.contacts.models import ListMembership
+from keel.contacts.validation import ensure_contacts_exist
 from keel.errors import Conflict, InvalidInput
 from keel.marketing.models import Campaign, CampaignRecipient, Workflow, WorkflowEnrollment
 from keel.marketing.stopping import stop_campaign
@@ -51,19 +51,7 @@ def resolve_contact_ids(company, contact_ids):
         raise InvalidInput("Give at least one contact id.", field="contact_ids")
     if len(ids) > MAX_CONTACT_IDS:
         raise InvalidInput(f"Give at most {MAX_CONTACT_IDS} contact ids per request.", field="contact_ids")
-    found = set()
-    # An id out of a database integer's range cannot be a contact: it is reported below, never sent to the database.
-    for chunk in _chunks([contact_id for contact_id in ids if 0 < contact_id <= MAX_ID]):
-        found.update(Contact.objects.filter(company=company, id__in=chunk).values_list("id", flat=True))
-    missing = [contact_id for contact_id in ids if contact_id not in found]
-    if missing:
-        shown = ", ".join(str(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
-        raise InvalidInput(
-            f"These contacts do not exist in your company: {shown}. Nothing was added.",
-            field="contact_ids",
-            code="unknown_contacts",
-            contact_ids=missing,
-        )
+    ensure_contacts_exist(company, ids, "Nothing was added.")
     return ids
 
 
