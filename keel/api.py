@@ -77,8 +77,8 @@ api = KeelNinjaAPI(
     version="1",
     description=(
         "Authenticate with `Authorization: Bearer <token>` (POST /auth/token) or a browser session. Every error "
-        "answers `{\"error\": {\"code\", \"message\", \"field\"?}}`. Long lists are keyset-paginated: they answer "
-        "`{\"items\": [...]}` with a `next_after` or `next_before` cursor to pass back as `?after=` / `?before=` "
+        'answers `{"error": {"code", "message", "field"?}}`. Long lists are keyset-paginated: they answer '
+        '`{"items": [...]}` with a `next_after` or `next_before` cursor to pass back as `?after=` / `?before=` '
         "(null on the last page); the short lists of users, roles, integrations and recent imports and exports "
         "answer an array."
     ),

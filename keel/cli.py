@@ -33,6 +33,7 @@ WITHOUT_MIGRATED_DATABASE = {
     "inspectdb",
     "createcachetable",
     "verify_archive",
+    "decrypt",
 }
 
 

@@ -59,10 +59,12 @@ OPERATION_ERRORS = {
     "bulkDelete": (404, 409),
     "addMatchingRecipients": (409,),
     "startRestore": (409,),
+    "runBackupNow": (409, 429),
+    "testBackupDestination": (409,),
 }
 
-# Operations whose success answer is a file, not JSON.
-FILE_RESPONSES = {"downloadExport": "application/zip", "getImportErrors": "text/csv"}
+# Operations whose success answer is a file, not JSON: an encrypted export is an age file (.zip.age).
+FILE_RESPONSES = {"downloadExport": ("application/zip", "application/octet-stream"), "getImportErrors": ("text/csv",)}
 
 STATUS_TITLES = {
     400: "The request body could not be read",
@@ -172,12 +174,10 @@ def complete(document):
             operation["responses"] = responses
             for status in error_statuses(method, operation):
                 responses.setdefault(str(status), error_response(status))
-            media_type = FILE_RESPONSES.get(operation["operationId"])
-            if media_type:
-                responses["200"] = {
-                    "description": "The file",
-                    "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
-                }
+            media_types = FILE_RESPONSES.get(operation["operationId"], ())
+            if media_types:
+                binary = {"schema": {"type": "string", "format": "binary"}}
+                responses["200"] = {"description": "The file", "content": {media: binary for media in media_types}}
     return document
 
 

@@ -1,5 +1,6 @@
-"""The one way Keel sends an HTTP request to an address a tenant chose (an integration's revoke URL today; the backup
-destinations later). See docs/security.md, "Outbound calls".
+"""The one way Keel sends an HTTP request to an address a tenant chose: an integration's revoke URL (``post_form``)
+and a backup destination's S3 endpoint (``keel.outbound_s3``, which connects only to addresses checked here). See
+docs/security.md, "Outbound calls".
 
 A tenant who can aim a request could otherwise make Keel talk to what only Keel can reach: the database port, the
 cloud's metadata service, an admin interface on the private network. So:
@@ -16,6 +17,8 @@ cloud's metadata service, an admin interface on the private network. So:
 
 The operator can allow hosts with ``KEEL_OUTBOUND_ALLOWLIST`` ("host" or "host:port" entries, comma-separated): an
 allowed host skips the address rule and may use http:// (an internal provider, a test's listener on 127.0.0.1).
+Backup endpoints have their own list, ``KEEL_BACKUP_ENDPOINT_ALLOWLIST`` (a self-hosted S3 server on a private
+network): each kind of call names the setting that may widen it.
 """
 
 import ipaddress
@@ -70,9 +73,12 @@ class Target:
 # --- the rules -----------------------------------------------------------------------------------------------------
 
 
-def allowlist():
+ALLOWLIST_SETTING = "KEEL_OUTBOUND_ALLOWLIST"
+
+
+def allowlist(setting=ALLOWLIST_SETTING):
     """The operator's allowed hosts as (host, port or None) pairs."""
-    raw = getattr(settings, "KEEL_OUTBOUND_ALLOWLIST", ())
+    raw = getattr(settings, setting, ())
     entries = raw.split(",") if isinstance(raw, str) else raw
     allowed = set()
     for entry in entries:
@@ -90,8 +96,8 @@ def allowlist():
     return allowed
 
 
-def is_allowed_host(host, port):
-    allowed = allowlist()
+def is_allowed_host(host, port, setting=ALLOWLIST_SETTING):
+    allowed = allowlist(setting)
     return (host, port) in allowed or (host, None) in allowed
 
 
@@ -157,8 +163,8 @@ def resolve(host, port, timeout):
     return addresses
 
 
-def refuse_unless_public(target, addresses):
-    if is_allowed_host(target.host, target.port):
+def refuse_unless_public(target, addresses, setting=ALLOWLIST_SETTING):
+    if is_allowed_host(target.host, target.port, setting):
         return
     if target.scheme != "https":
         raise OutboundRefused(f"{target.host}: plain http:// is refused")
@@ -199,6 +205,20 @@ def check_url(url, *, field, code="invalid_url", lookup_timeout=2.0):
 # --- at call time --------------------------------------------------------------------------------------------------
 
 
+def checked_addresses(url, deadline, setting=ALLOWLIST_SETTING):
+    """``(target, addresses)`` for a call about to be made: the only addresses the call may connect to.
+
+    Raises ``OutboundRefused`` (not a URL Keel may call) or ``OutboundFailed`` (the name does not resolve in time).
+    """
+    try:
+        target = parse_url(url)
+    except ValueError:
+        raise OutboundRefused("not an http(s) URL with a host") from None
+    addresses = resolve(target.host, target.port, deadline.remaining())
+    refuse_unless_public(target, addresses, setting)
+    return target, addresses
+
+
 class Deadline:
     def __init__(self, seconds):
         self.seconds = seconds
@@ -221,12 +241,7 @@ def post_form(url, fields, *, timeout):
     ``OutboundFailed``. Redirects are not followed: a 3xx is returned as it is.
     """
     deadline = Deadline(timeout)
-    try:
-        target = parse_url(url)
-    except ValueError:
-        raise OutboundRefused("not an http(s) URL with a host") from None
-    addresses = resolve(target.host, target.port, deadline.remaining())
-    refuse_unless_public(target, addresses)  # the addresses connected to below are exactly these
+    target, addresses = checked_addresses(url, deadline)  # the addresses connected to below are exactly these
     body = urllib.parse.urlencode(fields).encode()
     head = (
         f"POST {target.path} HTTP/1.1\r\n"

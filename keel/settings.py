@@ -111,6 +111,7 @@ TEMPLATES = [
     },
 ]
 
+
 # SQLite in WAL mode by default (zero set-up); PostgreSQL through DATABASE_URL.
 def parse_database_url(name, default):
     value = env.string(name, default)
@@ -266,6 +267,15 @@ KEEL_LOGIN_BACKOFF_MAX_SECONDS = env_int("KEEL_LOGIN_BACKOFF_MAX_SECONDS", 3600)
 KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS = env_float("KEEL_INTEGRATION_REVOKE_TIMEOUT_SECONDS", 5, minimum=0.1)
 # Hosts ("host" or "host:port") a tenant-aimed outbound call may reach although they are not public (keel/outbound.py).
 KEEL_OUTBOUND_ALLOWLIST = env_list("KEEL_OUTBOUND_ALLOWLIST")
+
+# Scheduled backups (docs/backups.md). Backup endpoints ("host" or "host:port") allowed although not public: a
+# self-hosted S3 server on a private network. An upload is sent in parts of this size (S3's minimum is 5 MiB), and
+# memory holds one part; a passphrase-encrypted archive is encrypted in memory, hence its cap.
+KEEL_BACKUP_ENDPOINT_ALLOWLIST = env_list("KEEL_BACKUP_ENDPOINT_ALLOWLIST")
+KEEL_BACKUP_UPLOAD_PART_BYTES = env_int("KEEL_BACKUP_UPLOAD_PART_BYTES", 16 * 1024 * 1024, minimum=5 * 1024 * 1024)
+KEEL_BACKUP_UPLOAD_DEADLINE_SECONDS = env_float("KEEL_BACKUP_UPLOAD_DEADLINE_SECONDS", 6 * 3600, minimum=1)
+KEEL_BACKUP_TEST_DEADLINE_SECONDS = env_float("KEEL_BACKUP_TEST_DEADLINE_SECONDS", 20, minimum=1)
+KEEL_PASSPHRASE_ARCHIVE_MAX_BYTES = env_int("KEEL_PASSPHRASE_ARCHIVE_MAX_BYTES", 256 * 1024 * 1024, minimum=1)
 
 # --- Logging and monitoring (docs/operations.md, "Monitoring") -------------------------------------------------
 # Every unhandled exception is logged with its traceback (django.request, at ERROR, also when DEBUG is off) and the

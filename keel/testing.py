@@ -16,7 +16,7 @@ from keel.accounts.models import ApiToken, Notice, Role, User, UserSession
 from keel.audit.actions import record
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactList, ContactTag, ListMembership, Note, Tag
 from keel.datacontrol import graph
-from keel.datacontrol.models import ExportArchive
+from keel.datacontrol.models import BackupSchedule, EncryptionMode, ExportArchive
 from keel.integrations import crypto
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
@@ -173,6 +173,9 @@ TRICKY_TEXTS = [
     "  leading and trailing spaces  ",
 ]
 INTEGRATION_PLAINTEXT = "plaintext-provider-token-0123456789"
+# The backup schedule's secrets in plain text: they must never leave Keel either.
+BACKUP_SECRET_ACCESS_KEY = "backup-secret-access-key-9876543210"
+BACKUP_PASSPHRASE = "backup passphrase never exported"
 
 
 def fill_every_tenant_table(company, contacts=7, revoke_url=""):
@@ -201,6 +204,17 @@ def fill_every_tenant_table(company, contacts=7, revoke_url=""):
         connected_by=admin,
     )
     _fill_finished_export(company, admin)
+    BackupSchedule.objects.create(
+        company=company,
+        encryption_mode=EncryptionMode.PASSPHRASE,
+        encrypted_passphrase=crypto.encrypt(BACKUP_PASSPHRASE),
+        destination_kind=BackupSchedule.Destination.S3,
+        endpoint_url="https://s3.example.com",
+        bucket="backups-bucket",
+        access_key_id="AKIAEXAMPLE",
+        encrypted_secret_access_key=crypto.encrypt(BACKUP_SECRET_ACCESS_KEY),
+        updated_by=admin,
+    )
     record(company, admin, "contact.updated", made["contacts"][0], fields=["first_name"], text='日本語 "q"')
     return SimpleNamespace(admin=admin, member=member, raw_token=raw_token, **made)
 

@@ -17,6 +17,4 @@ def notify(user, subject, message, link=""):
 def send_email(address, subject, message, link="", *, company_id=None, user_id=None):
     """Queue a plain notice e-mail (mail/notice.*) to ``address``."""
     context = {"subject": subject, "message": message, "link": absolute_url(link) if link else ""}
-    return queue_email(
-        address, OutgoingEmail.Kind.NOTICE, "notice", context, company_id=company_id, user_id=user_id
-    )
+    return queue_email(address, OutgoingEmail.Kind.NOTICE, "notice", context, company_id=company_id, user_id=user_id)

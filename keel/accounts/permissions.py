@@ -30,9 +30,7 @@ PERMISSIONS = [
     Permission("view_audit_log", "View the audit log", frozenset({ADMIN}), admin_only=True),
     Permission("export_company_data", "Export company data", frozenset({ADMIN}), admin_only=True),
     Permission("delete_company_data", "Delete company data", frozenset({ADMIN}), admin_only=True),
-    Permission(
-        "restore_company_data", "Restore company data from an export", frozenset({ADMIN}), admin_only=True
-    ),
+    Permission("restore_company_data", "Restore company data from an export", frozenset({ADMIN}), admin_only=True),
     # Off by default, also for the Company Administrator: a deliberate, separate opt-in.
     Permission("delete_all_crm_records", "Allow deletion of all CRM records", frozenset(), admin_only=True),
 ]

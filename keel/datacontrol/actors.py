@@ -8,6 +8,8 @@ what those commands offer, for any company, and the audit log names the tool ins
 from keel.accounts.access import require_company_admin
 
 COMMAND_LINE = "command line"
+# The worker starting a company's scheduled backup (docs/backups.md): held to the company's plan, as a user is.
+SCHEDULER = "backup schedule"
 
 
 def is_operator(actor):

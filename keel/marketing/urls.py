@@ -9,9 +9,7 @@ urlpatterns = [
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:object_id>/recipients/", views.campaign_add_recipients, name="campaign_add_recipients"),
-    path(
-        "campaigns/<int:object_id>/recipients/matching/", views.campaign_add_matching, name="campaign_add_matching"
-    ),
+    path("campaigns/<int:object_id>/recipients/matching/", views.campaign_add_matching, name="campaign_add_matching"),
     path("campaigns/<int:object_id>/start/", views.campaign_start, name="campaign_start"),
     path("campaigns/<int:object_id>/stop/", views.campaign_stop, name="campaign_stop"),
     path("workflows/", views.workflow_list, name="workflows"),

@@ -50,9 +50,7 @@ def written_by_keels_handlers(record):
     return "\n".join(written)
 
 
-def test_an_api_server_error_is_logged_with_its_traceback_and_answered_in_the_error_shape(
-    api, monkeypatch, caplog
-):
+def test_an_api_server_error_is_logged_with_its_traceback_and_answered_in_the_error_shape(api, monkeypatch, caplog):
     monkeypatch.setattr("keel.integrations.api._connections", explode)
     with caplog.at_level(logging.ERROR, logger="django.request"):
         response = api.get("integrations")
@@ -67,9 +65,7 @@ def test_an_api_server_error_is_logged_with_its_traceback_and_answered_in_the_er
     assert "Traceback" in written and "boom: a bug for the test" in written
 
 
-def test_a_page_server_error_is_logged_with_its_traceback_and_answered_by_djangos_500_page(
-    admin, monkeypatch, caplog
-):
+def test_a_page_server_error_is_logged_with_its_traceback_and_answered_by_djangos_500_page(admin, monkeypatch, caplog):
     monkeypatch.setattr("keel.integrations.views.render", explode)
     client = Client(raise_request_exception=False)
     client.force_login(admin)

@@ -20,9 +20,11 @@ def watch(page):
     )
     page.on(
         "request",
-        lambda request: request.url.startswith("http")
-        and urlsplit(request.url).netloc != origin
-        and seen["foreign"].append(request.url),
+        lambda request: (
+            request.url.startswith("http")
+            and urlsplit(request.url).netloc != origin
+            and seen["foreign"].append(request.url)
+        ),
     )
     return seen
 

@@ -14,10 +14,12 @@ from django.utils import timezone
 
 from keel.accounts.models import Company, Plan
 from keel.audit.actions import record
-from keel.datacontrol.actors import is_operator, requesting_user, require_admin_or_operator
+from keel.datacontrol.actors import SCHEDULER, is_operator, requesting_user, require_admin_or_operator
+from keel.datacontrol.backups.encryption import Encryption
 from keel.datacontrol.export.scopes import SCOPES, normalize_scope
 from keel.datacontrol.models import ExportArchive
 from keel.errors import Conflict, Forbidden, InvalidInput, KeelError, RateLimited
+from keel.integrations import crypto
 from keel.jobs.models import DataJob
 from keel.jobs.registry import register_periodic
 from keel.jobs.runner import request_cancel
@@ -117,15 +119,23 @@ def ensure_within_rate_limit(company, now):
     )
 
 
-def do_start_export(company, scope=None, *, actor, batch_size=None):
+def do_start_export(
+    company, scope=None, *, actor, batch_size=None, encryption=None, backup=False, scheduled_for=None, to_bucket=False
+):
     """Start an export of ``company``: an ``export`` job and the ExportArchive it will fill.
 
     A Company Administrator is held to the plan and its daily allowance; an operator (the command line) is not,
     and the audit log records the request as ``export.command_line``. ``batch_size`` (rows read per query) is
-    for operators measuring an export; it defaults to ``KEEL_BATCH_SIZE``.
+    for operators measuring an export; it defaults to ``KEEL_BATCH_SIZE``. ``encryption`` (an ``Encryption``)
+    encrypts the archive with age.
+
+    ``backup`` marks a run of the company's backup schedule (docs/backups.md): by the worker (actor ``SCHEDULER``,
+    for the period ``scheduled_for``: held to the plan, not to the daily allowance) or "Run now" by an administrator
+    (held to both); ``to_bucket`` delivers it to the schedule's bucket once written.
     """
     require_admin_or_operator(actor, EXPORT_PERMISSION)
     scope = parse_scope(scope)
+    encryption = encryption or Encryption()
     params = {"scope": scope}
     if is_operator(actor):
         params[OPERATOR_PARAM] = actor
@@ -134,15 +144,44 @@ def do_start_export(company, scope=None, *, actor, batch_size=None):
     with transaction.atomic():
         # Locking the company row serialises concurrent requests of one company, so the daily limit holds.
         company = Company.objects.select_for_update().select_related("plan").get(pk=company.pk)
-        if not is_operator(actor):
+        if not is_operator(actor) or actor == SCHEDULER:
             ensure_plan_allows_export(company)
+        if not is_operator(actor):
             ensure_within_rate_limit(company, timezone.now())
         user = requesting_user(actor)
         job = create_job(company, DataJob.Kind.EXPORT, requested_by=user, params=params)
-        archive = ExportArchive.objects.create(company=company, job=job, requested_by=user, scope=scope)
-        action = "export.command_line" if is_operator(actor) else "export.requested"
-        record(company, actor, action, archive, scope=scope, job_id=job.pk)
+        archive = ExportArchive.objects.create(
+            company=company,
+            job=job,
+            requested_by=user,
+            scope=scope,
+            scheduled=backup,
+            scheduled_for=scheduled_for,
+            delivery_state="pending" if to_bucket else "",
+            **encryption_fields(encryption),
+        )
+        action = _start_action(actor, backup)
+        record(company, actor, action, archive, scope=scope, job_id=job.pk, encryption=encryption.mode)
     return archive
+
+
+def encryption_fields(encryption):
+    """The archive's encryption columns: the passphrase only encrypted at rest, and only until the archive is
+    written (the job erases it)."""
+    stored = encryption.stored_passphrase or (crypto.encrypt(encryption.passphrase) if encryption.passphrase else "")
+    return {
+        "encryption_mode": encryption.mode,
+        "encryption_recipients": list(encryption.recipients),
+        "encrypted_passphrase": stored,
+    }
+
+
+def _start_action(actor, backup):
+    if actor == SCHEDULER:
+        return "export.scheduled"
+    if is_operator(actor):
+        return "export.command_line"
+    return "backup.run_now" if backup else "export.requested"
 
 
 # --- reading, downloading, deleting --------------------------------------------------------------------------
@@ -171,7 +210,13 @@ def export_state(archive):
 
 
 def download_filename(archive):
-    return f"keel-export-{archive.company.slug}-{archive.created_at:%Y-%m-%d}-{archive.pk}.zip"
+    """``keel-export-<slug>-<date>-<id>.zip``, or ``….zip.age`` when it is encrypted."""
+    name = f"keel-export-{archive.company.slug}-{archive.created_at:%Y-%m-%d}-{archive.pk}.zip"
+    return name + ".age" if archive.is_encrypted else name
+
+
+def download_content_type(archive):
+    return "application/octet-stream" if archive.is_encrypted else "application/zip"
 
 
 def do_open_export_download(archive, *, actor):

@@ -4,9 +4,10 @@ from datetime import datetime
 
 from django.http import FileResponse
 from django.urls import reverse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from keel.accounts.access import require_company_admin
+from keel.datacontrol.backups.encryption import MODES, parse_encryption
 from keel.datacontrol.export import actions as exports
 from keel.datacontrol.export.scopes import SCOPES
 from keel.datacontrol.models import ExportArchive
@@ -20,8 +21,20 @@ router = Router(tags=["exports"])
 EXPORT_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "expired", "deleted")
 
 
+class EncryptionIn(Schema):
+    mode: str = one_of(MODES, "none", description="none, recipients (age public keys) or passphrase (age scrypt)")
+    recipients: list[str] | None = Field(None, description="age X25519 public keys (age1…), for mode recipients")
+    passphrase: str | None = Field(None, description="write-only; at least 12 characters, for mode passphrase")
+
+
+class EncryptionOut(Schema):
+    mode: str = one_of(MODES)
+    recipients: list[str]
+
+
 class ExportRequest(Schema):
     scope: list[str] | None = list_of(SCOPES, None, description="the data scopes to export; all when left out")
+    encryption: EncryptionIn | None = Field(None, description="encrypt the archive with age (.zip.age)")
 
 
 class ExportOut(Schema):
@@ -38,6 +51,14 @@ class ExportOut(Schema):
     row_counts: dict[str, int]
     error: str | None
     download_url: str | None
+    encrypted: bool
+    encryption: EncryptionOut
+    encrypted_size: int | None = Field(description="size of the .zip.age file, when encrypted")
+    encrypted_sha256: str | None = Field(description="SHA-256 of the .zip.age file delivered, when encrypted")
+    scheduled: bool = Field(description="a run of the backup schedule (scheduled or Run now)")
+    delivered_to: str | None = Field(description="s3://bucket/key Keel wrote the archive to, if delivered")
+    delivery_state: str | None = one_of(("pending", "delivered", "failed", "removed"), None)
+    delivery_error: str | None
 
 
 def export_as_dict(archive):
@@ -63,6 +84,14 @@ def export_as_dict(archive):
         "row_counts": archive.row_counts or {},
         "error": job.error or None,
         "download_url": reverse("api:download_export", args=[archive.pk]) if succeeded else None,
+        "encrypted": archive.is_encrypted,
+        "encryption": {"mode": archive.encryption_mode, "recipients": archive.encryption_recipients},
+        "encrypted_size": archive.encrypted_size,
+        "encrypted_sha256": archive.encrypted_sha256 or None,
+        "scheduled": archive.scheduled,
+        "delivered_to": archive.delivered_to or None,
+        "delivery_state": archive.delivery_state or None,
+        "delivery_error": archive.delivery_error or None,
     }
 
 
@@ -78,8 +107,11 @@ def _get(request, export_id):
 @router.post("/exports", response={202: ExportOut})
 def start_export(request, payload: ExportRequest | None = None):
     """Start an export of the company's data (scope: any of contacts, campaigns, workflows, users, integrations,
-    audit_log; all when left out)."""
-    archive = exports.do_start_export(request.company, payload.scope if payload else None, actor=request.user)
+    audit_log; all when left out), optionally encrypted with age for recipients or with a passphrase."""
+    encryption = parse_encryption(payload.encryption.dict() if payload and payload.encryption else None)
+    archive = exports.do_start_export(
+        request.company, payload.scope if payload else None, actor=request.user, encryption=encryption
+    )
     return Status(202, export_as_dict(ExportArchive.objects.select_related("job").get(pk=archive.pk)))
 
 
@@ -108,5 +140,8 @@ def download_export(request, export_id: int):
     archive = _get(request, export_id)
     handle = exports.do_open_export_download(archive, actor=request.user)
     return FileResponse(
-        handle, as_attachment=True, filename=exports.download_filename(archive), content_type="application/zip"
+        handle,
+        as_attachment=True,
+        filename=exports.download_filename(archive),
+        content_type=exports.download_content_type(archive),
     )

@@ -17,9 +17,12 @@ from django.utils import timezone
 
 from keel.accounts.notify import notify
 from keel.audit.actions import record
+from keel.datacontrol.backups import delivery
+from keel.datacontrol.backups.encryption import Encryption, EncryptionTooLarge, encrypt_file
 from keel.datacontrol.export.actions import delete_stored, download_filename
 from keel.datacontrol.export.archive import write_archive
 from keel.datacontrol.models import ExportArchive
+from keel.integrations import crypto
 from keel.jobs import outbox
 from keel.jobs.models import DataJob
 from keel.jobs.progress import JobFailed
@@ -51,7 +54,7 @@ def _local_path(storage_name, create=True):
 def _remove_partials(archive):
     """Remove the half-written files of earlier attempts (a worker killed mid-export leaves one behind)."""
     folder = os.path.dirname(_local_path(partial_storage_name(archive, 0), create=False))
-    pattern = re.compile(rf"^export-{archive.pk}-attempt-\d+\.zip$")
+    pattern = re.compile(rf"^export-{archive.pk}-attempt-\d+\.zip(\.age)?$")
     try:
         names = os.listdir(folder)
     except OSError:  # no partial folder (yet): nothing to remove
@@ -97,7 +100,8 @@ def run_export(job, progress):
     archive = ExportArchive.objects.select_related("company", "requested_by").filter(job=job).first()
     if archive is None:
         raise JobFailed("The export record was removed before the export could run.")
-    if archive.status == ExportArchive.Status.READY:  # published just before a crash: only the ending is left
+    if archive.status == ExportArchive.Status.READY:  # published before a crash: only delivery and the ending are left
+        delivery.deliver(job, archive, progress)
         _complete(job, archive)
         return
     if archive.status != ExportArchive.Status.PENDING:  # deleted by an administrator meanwhile
@@ -106,6 +110,7 @@ def run_export(job, progress):
     _remove_partials(archive)
     path, written = _write_partial(archive, job, progress)
     progress.checkpoint()
+    path, encrypted = _encrypt(archive, path, progress)
     progress.step("Publishing the archive")
     name = _store(path, final_storage_name(archive))
     now = timezone.now()
@@ -115,15 +120,53 @@ def run_export(job, progress):
         size=written.size,
         sha256=written.sha256,
         row_counts=written.row_counts,
+        encrypted_size=encrypted[0] if encrypted else None,
+        encrypted_sha256=encrypted[1] if encrypted else "",
+        encrypted_passphrase="",  # its only use is over: it is not kept
         finished_at=now,
-        expires_at=now + timedelta(hours=settings.KEEL_EXPORT_TTL_HOURS),
+        expires_at=_expiry(archive, now),
     )
     if not published:  # deleted while it was being written: the file must not outlive the deletion
         delete_stored(name)
         job.result = {"archive_id": archive.pk, "status": "deleted"}
         return
     archive.refresh_from_db()
+    delivery.deliver(job, archive, progress)
     _complete(job, archive)
+
+
+def _expiry(archive, now):
+    """A scheduled backup kept in Keel stays until the schedule's retention removes it; others expire."""
+    if archive.scheduled and not archive.delivery_state:
+        return None
+    return now + timedelta(hours=settings.KEEL_EXPORT_TTL_HOURS)
+
+
+def _encrypt(archive, plain_path, progress):
+    """The path to publish and, when encrypted, its (size, sha256). The plain ZIP never leaves the partial folder."""
+    if not archive.is_encrypted:
+        return plain_path, None
+    progress.step("Encrypting the archive")
+    passphrase = crypto.decrypt(archive.encrypted_passphrase) if archive.encrypted_passphrase else ""
+    if archive.encryption_mode == "passphrase" and not passphrase:
+        os.remove(plain_path)
+        raise JobFailed("The passphrase of this export can no longer be read; start the export again.")
+    encryption = Encryption(archive.encryption_mode, archive.encryption_recipients, passphrase)
+    encrypted_path = plain_path + ".age"
+    try:
+        encrypted = encrypt_file(plain_path, encrypted_path, encryption)
+    except BaseException as exc:
+        if os.path.exists(encrypted_path):
+            os.remove(encrypted_path)
+        if isinstance(exc, EncryptionTooLarge):
+            raise JobFailed(
+                f"The archive is larger than {filesizeformat(settings.KEEL_PASSPHRASE_ARCHIVE_MAX_BYTES)}, the most "
+                "Keel encrypts with a passphrase. Encrypt it for a public key (age recipient) instead: no limit."
+            ) from None
+        raise
+    finally:
+        os.remove(plain_path)
+    return encrypted_path, encrypted
 
 
 def _complete(job, archive):
@@ -134,6 +177,7 @@ def _complete(job, archive):
         job,
         outbox.audit(archive.company_id, "Keel", "export.completed", archive, size=archive.size, sha256=archive.sha256),
         _ready_notice(archive),
+        *delivery.completion_effects(archive),
     )
 
 
@@ -149,32 +193,42 @@ def _result(archive):
 
 
 def _ready_notice(archive):
+    if archive.expires_at:
+        keeping = f"Download it before {archive.expires_at:%Y-%m-%d %H:%M} UTC, when it expires and is deleted."
+    else:
+        keeping = "It is kept until the backup schedule's retention replaces it."
+    if archive.delivered_to:
+        keeping = f"It was delivered to {archive.delivered_to}. " + keeping
     return outbox.notice(
         archive.requested_by,
         "Your Keel export is ready",
         f"The export of {archive.company.name}'s data you requested is ready: {archive.size:,} bytes, "
-        f"SHA-256 {archive.sha256}. Download it before {archive.expires_at:%Y-%m-%d %H:%M} UTC, "
-        "when it expires and is deleted.",
+        f"SHA-256 {archive.sha256}. {keeping}",
         reverse("export_data"),
     )
 
 
 def export_failed(job):
-    """After the export failed for good: no file is kept, the requester is told why."""
+    """After the export failed for good: no file is kept (unless only its delivery failed), the requester (for a
+    scheduled backup: every Company Administrator) is told why."""
     archive = ExportArchive.objects.select_related("company", "requested_by").filter(job=job).first()
     if archive is None:
         return
     ExportArchive.objects.filter(pk=archive.pk, status=ExportArchive.Status.PENDING).update(
         status=ExportArchive.Status.FAILED, finished_at=timezone.now()
     )
+    ExportArchive.objects.filter(pk=archive.pk).update(encrypted_passphrase="")
     record(archive.company, "Keel", "export.failed", archive, error=job.error)
-    notify(
-        archive.requested_by,
-        "Your Keel export failed",
-        f"The export of {archive.company.name}'s data you requested failed: {job.error} "
-        "Nothing was changed; you can start a new export.",
-        reverse("export_data"),
-    )
+    if archive.scheduled:
+        delivery.notify_failed_backup(archive, job.error)
+    else:
+        notify(
+            archive.requested_by,
+            "Your Keel export failed",
+            f"The export of {archive.company.name}'s data you requested failed: {job.error} "
+            "Nothing was changed; you can start a new export.",
+            reverse("export_data"),
+        )
     _remove_partials(archive)
 
 

@@ -42,6 +42,8 @@ NOT_EXPORTED = {
     "request is in the audit log (scope audit_log), which is exported",
     "datacontrol.ExportArchive": "the list of earlier exports: an archive cannot contain the archives themselves, "
     "and every export request, download and deletion is in the audit log",
+    "datacontrol.BackupSchedule": "the backup settings hold the bucket's credentials and the passphrase, which never "
+    "leave Keel; a restored company sets its own schedule, and every change to it is in the audit log",
 }
 
 

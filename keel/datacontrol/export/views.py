@@ -7,10 +7,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from keel.accounts.access import company_page
+from keel.datacontrol.backups.encryption import parse_encryption
+from keel.datacontrol.backups.schedule import describe
 from keel.datacontrol.export import actions as exports
 from keel.datacontrol.export.scopes import SCOPES
 from keel.datacontrol.labels import scope_label
-from keel.datacontrol.models import ExportArchive
+from keel.datacontrol.models import BackupSchedule, ExportArchive
 from keel.errors import KeelError
 from keel.jobs.templatetags.jobs import page_message
 from keel.tenancy import tenant_get
@@ -42,7 +44,16 @@ def _int_or_none(value):
 def export_data(request):
     if request.method == "POST":
         try:
-            archive = exports.do_start_export(request.company, request.POST.getlist("scope"), actor=request.user)
+            encryption = parse_encryption(
+                {
+                    "mode": request.POST.get("encryption_mode") or "none",
+                    "recipients": request.POST.get("recipients", ""),
+                    "passphrase": request.POST.get("passphrase", ""),
+                }
+            )
+            archive = exports.do_start_export(
+                request.company, request.POST.getlist("scope"), actor=request.user, encryption=encryption
+            )
         except KeelError as exc:
             messages.error(request, page_message(exc, request.company))
             return redirect("export_data")
@@ -57,7 +68,9 @@ def export_data(request):
         "plan": plan,
         "history": _history(company),
         "ttl_days": exports.export_ttl_text(),
+        "schedule": BackupSchedule.objects.filter(company=company).first(),
     }
+    context["schedule_summary"] = describe(context["schedule"]) if context["schedule"] else ""
     try:
         exports.ensure_plan_allows_export(company)
     except KeelError as exc:
@@ -77,7 +90,10 @@ def download_export(request, export_id):
         messages.error(request, page_message(exc, request.company))
         return redirect("export_data")
     return FileResponse(
-        handle, as_attachment=True, filename=exports.download_filename(archive), content_type="application/zip"
+        handle,
+        as_attachment=True,
+        filename=exports.download_filename(archive),
+        content_type=exports.download_content_type(archive),
     )
 
 

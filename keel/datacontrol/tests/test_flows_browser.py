@@ -134,8 +134,13 @@ def test_disabled_controls_carry_their_reason(page, company, admin):
     grant(company, "delete_all_crm_records")
     Contact.objects.create(company=company, email="ada@example.com", first_name="Ada")
     importing = DataJob.objects.create(
-        company=company, kind=DataJob.Kind.IMPORT, state=DataJob.State.RUNNING, requested_by=admin,
-        progress_done=1500, progress_total=40000, params={"filename": "people.csv"},
+        company=company,
+        kind=DataJob.Kind.IMPORT,
+        state=DataJob.State.RUNNING,
+        requested_by=admin,
+        progress_done=1500,
+        progress_total=40000,
+        params={"filename": "people.csv"},
     )
     log_in(page, admin)
 
@@ -188,9 +193,7 @@ def test_disabled_controls_carry_their_reason(page, company, admin):
     role.permissions = [code for code in role.permissions if code != "export_company_data"]
     role.save()
     page.goto("/settings/data/")
-    expect(page.locator("#export-unavailable")).to_contain_text(
-        "does not include the permission “Export company data”"
-    )
+    expect(page.locator("#export-unavailable")).to_contain_text("does not include the permission “Export company data”")
 
 
 @pytest.mark.browser
@@ -223,8 +226,14 @@ def test_after_start_export_the_new_row_and_its_progress_are_in_view(page, compa
             company=company, kind=DataJob.Kind.EXPORT, state=DataJob.State.SUCCEEDED, requested_by=admin
         )
         ExportArchive.objects.create(
-            company=company, job=job, requested_by=admin, status=ExportArchive.Status.READY, scope=["contacts"],
-            sha256=f"{n:064d}", size=1000, expires_at=timezone.now() + timedelta(days=7),
+            company=company,
+            job=job,
+            requested_by=admin,
+            status=ExportArchive.Status.READY,
+            scope=["contacts"],
+            sha256=f"{n:064d}",
+            size=1000,
+            expires_at=timezone.now() + timedelta(days=7),
             created_at=timezone.now() - timedelta(days=n + 2),
         )
     page.set_viewport_size(PHONE)

@@ -30,12 +30,12 @@ def test_rotation_keeps_credentials_readable_and_then_the_old_key_can_go(company
     assert crypto.decrypt(first.encrypted_access_token) == "token-one"
     third = connect(company, "token-three")
     assert crypto.is_current(third.encrypted_access_token)
-    assert "Re-encrypted 2 credential(s) with the newest key; 1 already used it." in rotate()
+    assert "Re-encrypted 2 secret(s) with the newest key; 1 already used it." in rotate()
     settings.ENCRYPTION_KEYS = [NEW]  # the old key removed
     for connection, token in ((first, "token-one"), (second, "token-two"), (third, "token-three")):
         connection.refresh_from_db()
         assert crypto.decrypt(connection.encrypted_access_token) == token
-    assert "Re-encrypted 0 credential(s) with the newest key; 3 already used it." in rotate()
+    assert "Re-encrypted 0 secret(s) with the newest key; 3 already used it." in rotate()
 
 
 def test_a_credential_whose_key_was_removed_is_reported_by_company_and_provider(company, settings, caplog):
@@ -46,7 +46,7 @@ def test_a_credential_whose_key_was_removed_is_reported_by_company_and_provider(
     with pytest.raises(CommandError) as raised:
         rotate()
     message = str(raised.value)
-    assert "1 credential(s) cannot be decrypted with any key in KEEL_ENCRYPTION_KEYS" in message
+    assert "1 secret(s) cannot be decrypted with any key in KEEL_ENCRYPTION_KEYS" in message
     assert f"{company.slug}: Mailer (connection {lost.pk})" in message and f"connection {kept.pk}" not in message
     assert crypto.decrypt(lost.encrypted_access_token) is None
     assert "cannot be decrypted with any key in KEEL_ENCRYPTION_KEYS" in caplog.text

@@ -44,7 +44,7 @@ def starter(job):
 
 
 def job_sentence(job):
-    """"An import of contacts, started by ana@acme.example on 2025-03-01 10:04 UTC, is running: 45 % (900 of
+    """ "An import of contacts, started by ana@acme.example on 2025-03-01 10:04 UTC, is running: 45 % (900 of
     2,000). View the import" — as HTML, with the link."""
     label = job.get_kind_display()
     link, link_label = job_page(job)
@@ -78,11 +78,7 @@ def refusal_html(exc, company):
     that operation's starter, start time, progress and link."""
     message = _JOB_ID.sub("", exc.message)
     job_id = exc.extra.get("job_id")
-    job = (
-        DataJob.objects.select_related("requested_by").filter(company=company, pk=job_id).first()
-        if job_id
-        else None
-    )
+    job = DataJob.objects.select_related("requested_by").filter(company=company, pk=job_id).first() if job_id else None
     if job is None:
         return message
     return format_html("{} {}", message, job_sentence(job))

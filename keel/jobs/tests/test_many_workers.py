@@ -73,9 +73,7 @@ def burst(companies):
 
 
 def exclusive_intervals_overlap(company_id):
-    jobs = list(
-        DataJob.objects.filter(company_id=company_id, kind__in=DataJob.EXCLUSIVE_KINDS).order_by("started_at")
-    )
+    jobs = list(DataJob.objects.filter(company_id=company_id, kind__in=DataJob.EXCLUSIVE_KINDS).order_by("started_at"))
     return any(later.started_at < earlier.finished_at for earlier, later in zip(jobs, jobs[1:], strict=False))
 
 

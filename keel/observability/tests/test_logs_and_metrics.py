@@ -62,9 +62,7 @@ def test_metrics_need_the_token(client, company, settings):
     client.get("/healthz")
     DataJob.objects.create(company=company, kind="export")
     finished = DataJob.objects.create(company=company, kind="import", state="succeeded")
-    DataJob.objects.filter(pk=finished.pk).update(
-        started_at="2026-01-01T10:00:00Z", finished_at="2026-01-01T10:00:30Z"
-    )
+    DataJob.objects.filter(pk=finished.pk).update(started_at="2026-01-01T10:00:00Z", finished_at="2026-01-01T10:00:30Z")
 
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")

@@ -28,7 +28,13 @@ from keel.integrations.models import IntegrationConnection
 from keel.jobs.progress import NoProgress
 from keel.marketing.models import Campaign
 from keel.spreadsheets import unescape
-from keel.testing import INTEGRATION_PLAINTEXT, TRICKY_TEXTS, fill_every_tenant_table
+from keel.testing import (
+    BACKUP_PASSPHRASE,
+    BACKUP_SECRET_ACCESS_KEY,
+    INTEGRATION_PLAINTEXT,
+    TRICKY_TEXTS,
+    fill_every_tenant_table,
+)
 
 
 def export_bytes(company, scope=None, **kwargs):
@@ -75,7 +81,7 @@ def test_every_tenant_model_is_exported_in_a_scope_or_excluded_with_a_reason():
         else:
             assert scope in scopes.SCOPES
             assert label not in scopes.NOT_EXPORTED
-    assert set(scopes.NOT_EXPORTED) == {"jobs.DataJob", "datacontrol.ExportArchive"}
+    assert set(scopes.NOT_EXPORTED) == {"jobs.DataJob", "datacontrol.ExportArchive", "datacontrol.BackupSchedule"}
     entities = [graph.entity_name(m) for m in placed]
     assert len(entities) == len(set(entities)), "two models would write the same file"
 
@@ -231,7 +237,7 @@ def test_no_secret_appears_anywhere_in_the_archive(transactional_db, company):
     data, _ = export_bytes(company)
     archive = zipfile.ZipFile(io.BytesIO(data))
     everything = [data] + [archive.read(name) for name in archive.namelist()]
-    secrets = [made.raw_token, INTEGRATION_PLAINTEXT, revoke_url]
+    secrets = [made.raw_token, INTEGRATION_PLAINTEXT, revoke_url, BACKUP_PASSPHRASE, BACKUP_SECRET_ACCESS_KEY]
     secrets += [u.password for u in User.objects.filter(company=company)]
     secrets += [u.password.split("$")[-1] for u in User.objects.filter(company=company)]
     secrets += list(ApiToken.objects.filter(company=company).values_list("token_hash", flat=True))
@@ -405,7 +411,7 @@ def test_memory_stays_flat_as_the_company_grows(transactional_db, company):
 
 
 def test_formula_cells_are_inert_in_the_archive_and_the_manifest_declares_the_rule(transactional_db, company):
-    dangerous = ["=cmd|' /C calc'!A0", "=WEBSERVICE(\"http://x\")", "@SUM(A1)", "-2+3", "'quoted", "\tTab"]
+    dangerous = ["=cmd|' /C calc'!A0", '=WEBSERVICE("http://x")', "@SUM(A1)", "-2+3", "'quoted", "\tTab"]
     readable = ["+1 555 0100", "-5", "plain"]
     for i, text in enumerate(dangerous + readable):
         Contact.objects.create(company=company, email=f"f{i}@example.com", first_name=text)
