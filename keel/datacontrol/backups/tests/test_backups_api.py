@@ -129,7 +129,8 @@ def test_an_invalid_value_is_422_naming_the_field_and_changes_nothing(api, compa
     ["https://127.0.0.1:9000", "https://10.1.2.3", "https://169.254.169.254", "https://[::1]", "http://s3.example.com"],
 )
 def test_an_internal_or_plain_http_endpoint_is_refused(api, company, endpoint):
-    destination = {"kind": "s3", "endpoint_url": endpoint, "bucket": "b-1", "access_key_id": "a", "secret_access_key": "s"}
+    destination = {"kind": "s3", "endpoint_url": endpoint, "bucket": "b-1", "access_key_id": "a"}
+    destination["secret_access_key"] = "s"
     response = api.put("exports/schedule", weekly(destination=destination))
     assert_error(response, 422, "destination_not_allowed", "destination.endpoint_url")
     assert "KEEL_BACKUP_ENDPOINT_ALLOWLIST" in response.json()["error"]["message"]
