@@ -54,7 +54,7 @@ def deliver(job, archive, progress):
         with default_storage.open(archive.file_path, "rb") as handle:
             key = upload(destination, handle, filename, size)
     except DeliveryFailed as exc:
-        if job.attempts < settings.KEEL_JOB_MAX_ATTEMPTS:
+        if job.attempts < settings.KEEL_JOB_MAX_ATTEMPTS and not exc.permanent:
             raise  # the runner queues the job again: the next attempt uploads again
         _record(archive, FAILED, error=exc.reason)
         raise JobFailed(

@@ -50,11 +50,13 @@ class DestinationUnreachable(InvalidInput):
 
 
 class DeliveryFailed(Exception):
-    """An upload that did not complete; ``reason`` is a sentence for the administrators."""
+    """An upload that did not complete; ``reason`` is a sentence for the administrators. ``permanent`` when trying
+    again cannot help (the endpoint is refused)."""
 
-    def __init__(self, reason):
+    def __init__(self, reason, permanent=False):
         super().__init__(reason)
         self.reason = reason
+        self.permanent = permanent
 
 
 def check_endpoint_allowed(url, field="destination.endpoint_url"):
@@ -136,7 +138,9 @@ def upload(destination, fileobj, filename, size):
         client = _client(destination, settings.KEEL_BACKUP_UPLOAD_DEADLINE_SECONDS)
         client.upload_fileobj(fileobj, destination.bucket, key, Config=config)
         stored = client.head_object(Bucket=destination.bucket, Key=key)["ContentLength"]
-    except (ClientError, BotoCoreError, OutboundFailed, OutboundRefused, OSError) as exc:
+    except OutboundRefused as exc:
+        raise DeliveryFailed(explain(exc, destination), permanent=True) from None
+    except (ClientError, BotoCoreError, OutboundFailed, OSError) as exc:
         raise DeliveryFailed(explain(exc, destination)) from None
     except S3UploadFailedError as exc:  # boto3's transfer manager wraps the error of a part in its own
         raise DeliveryFailed(explain(exc.__cause__ or exc, destination)) from None
