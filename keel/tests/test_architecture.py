@@ -10,6 +10,7 @@ KEEL = ROOT / "keel"
 CAPABILITIES = {
     "datacontrol/export": {"actions.py", "job.py", "api.py", "views.py", "urls.py", "tests"},
     "datacontrol/restore": {"actions.py", "job.py", "api.py", "views.py", "urls.py", "tests"},
+    "datacontrol/backups": {"actions.py", "job.py", "api.py", "views.py", "urls.py", "tests"},
     "datacontrol/crm_deletion": {"actions.py", "job.py", "api.py", "views.py", "urls.py", "tests"},
     "datacontrol/company_deletion": {"actions.py", "job.py", "api.py", "views.py", "urls.py", "tests"},
     "contacts/imports": {"actions.py", "job.py", "api.py", "views.py", "urls.py", "tests"},
