@@ -108,7 +108,7 @@ def test_constraints_the_server_enforces_are_stated(document):
 
 def test_file_downloads_are_documented_as_files(document):
     download = document["paths"]["/api/v1/exports/{export_id}/download"]["get"]["responses"]["200"]
-    assert list(download["content"]) == ["application/zip"]
+    assert list(download["content"]) == ["application/zip", "application/octet-stream"]  # .zip, or .zip.age
 
 
 # --- malformed requests -----------------------------------------------------------------------------------------

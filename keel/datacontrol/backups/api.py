@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from ninja import Field, Router, Schema, Status
+from pydantic import BaseModel
 
 from keel.accounts.access import require_company_admin
 from keel.datacontrol.backups import actions as backups
@@ -24,7 +25,7 @@ def _range(default, low, high, description):
     return Field(default, json_schema_extra={"minimum": low, "maximum": high}, description=description)
 
 
-class DestinationIn(Schema):
+class DestinationIn(BaseModel):  # plain pydantic, as EncryptionIn: only an object is a destination
     kind: str = one_of(DESTINATION_KINDS, "keel", description="keel (download from Keel) or s3 (your own bucket)")
     endpoint_url: str | None = Field(None, description="https:// address of the S3-compatible service")
     region: str | None = None

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.http import FileResponse
 from django.urls import reverse
 from ninja import Field, Router, Schema, Status
+from pydantic import BaseModel
 
 from keel.accounts.access import require_company_admin
 from keel.datacontrol.backups.encryption import MODES, parse_encryption
@@ -21,7 +22,8 @@ router = Router(tags=["exports"])
 EXPORT_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "expired", "deleted")
 
 
-class EncryptionIn(Schema):
+class EncryptionIn(BaseModel):
+    # A plain pydantic model, not a ninja Schema: a Schema would read any value (false, 42) as an object of defaults.
     mode: str = one_of(MODES, "none", description="none, recipients (age public keys) or passphrase (age scrypt)")
     recipients: list[str] | None = Field(None, description="age X25519 public keys (age1…), for mode recipients")
     passphrase: str | None = Field(None, description="write-only; at least 12 characters, for mode passphrase")
@@ -57,7 +59,7 @@ class ExportOut(Schema):
     encrypted_sha256: str | None = Field(description="SHA-256 of the .zip.age file delivered, when encrypted")
     scheduled: bool = Field(description="a run of the backup schedule (scheduled or Run now)")
     delivered_to: str | None = Field(description="s3://bucket/key Keel wrote the archive to, if delivered")
-    delivery_state: str | None = one_of(("pending", "delivered", "failed", "removed"), None)
+    delivery_state: str | None = one_of(("pending", "delivered", "failed", "removed", None), None)
     delivery_error: str | None
 
 
