@@ -120,7 +120,6 @@ ERROR_CODES = {
         "archive_encrypted",
         "decryption_failed",
         "page_anchor_gone",
-        "too_many_to_delete",
     ),
     429: ("rate_limited",),
     500: ("server_error",),
