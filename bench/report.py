@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from bench import listing
 from bench.targets import ratios, targets
 
 OPERATIONS = [
@@ -174,6 +175,9 @@ def latency_lines(size):
     raw_tx = ((s.get("company_deletion") or {}).get("raw_delete") or {}).get("write_transactions")
     if raw_tx:
         lines.append(f"The raw baseline holds one write transaction of {n(raw_tx['max_ms'] / 1000, 1)} s.")
+    listed = listing.ratio_line(s.get("contacts_listing"))
+    if listed:
+        lines.append(listed)
     page = s.get("contacts_page")
     if page:
         first, deep = page.get("first_page") or {}, page.get("deep_page") or {}

@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from bench import db, generator, txwatch
+from bench.listing import contacts_listing
 from bench.memory import status_mb
 from keel.accounts.models import Company, User
 from keel.datacontrol import graph
@@ -652,5 +653,6 @@ SCENARIOS = {
         restore_keel,
         restore_raw,
         probe,
+        contacts_listing,
     )
 }

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from bench import generator
+from bench import generator, listing
 from bench.scenarios import SCENARIOS, company_and_admin
 from bench.targets import ratios, targets
 
@@ -27,7 +27,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 PAGE_SIZE = 50  # keel/contacts/views.py shows 50 contacts per page
 DEEP_PAGE = 1000
-GROUPS = ("contacts_page", "export", "restore", "import", "crm_deletion", "company_deletion")
+GROUPS = ("contacts_page", "contacts_listing", "export", "restore", "import", "crm_deletion", "company_deletion")
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Options:
     other_companies: int = 2
     naive_max: int = 50_000  # the naive Django deletions run on a copy of at most this many contacts
     page_requests: int = 200
+    listing_repeats: int = 30  # timings of each first and deep page of the contacts listing (scenario 8)
     idle_requests: int = 300
     think_ms: int = 20  # pause between two page views of the other tenant: a person clicking, not a flood
     quick: bool = False
@@ -53,6 +54,7 @@ class Options:
             other_companies=1,
             naive_max=1000,
             page_requests=15,
+            listing_repeats=5,
             idle_requests=30,
             think_ms=10,
             quick=True,
@@ -170,6 +172,8 @@ class Suite:
         with Server(self.child_env()) as server:
             if o.wants("contacts_page"):
                 scenarios["contacts_page"] = self.contacts_page(server, large["company_id"], size)
+            if o.wants("contacts_listing"):
+                scenarios["contacts_listing"] = self.contacts_listing(large["company_id"])
             if o.wants("export"):
                 scenarios["export"] = self.export(large["company_id"])
             if o.wants("restore"):
@@ -200,6 +204,15 @@ class Suite:
         )
         deep_result["page"] = deep
         return {"first_page": first, "deep_page": deep_result}
+
+    def contacts_listing(self, company_id):
+        self.log("  contacts listing, first page against a deep page (scenario 8)")
+        result = self.run(
+            "contacts_listing", company_id=company_id, deep_page=DEEP_PAGE, repeats=self.options.listing_repeats
+        )
+        if result.get("ok"):
+            self.log(f"    {listing.ratio_line(result)}")
+        return result
 
     def export(self, company_id):
         self.log("  export (scenario 1)")

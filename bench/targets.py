@@ -22,6 +22,10 @@ def ratios(s):
     out["restore_vs_bulk_load"] = ratio(rate(restore.get("keel")), rate(restore.get("bulk_load")))
     imp = s.get("import", {})
     out["import_vs_raw"] = ratio(rate(imp.get("keel")), rate(imp.get("raw_executemany")))
+    # The contacts listing: deep page ÷ first page (median times) of each variant, 1 when depth costs nothing. Not
+    # Keel against a baseline like the others, and no target: the variants are read against each other.
+    for key, variant in ((s.get("contacts_listing") or {}).get("variants") or {}).items():
+        out[f"listing_{key}_deep_vs_first"] = variant.get("deep_vs_first")
     tenants = s.get("other_tenants") or {}
     if tenants:
         out["tenant_p99_during_vs_idle"] = ratio(

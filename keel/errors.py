@@ -121,7 +121,6 @@ ERROR_CODES = {
         "archive_encrypted",
         "decryption_failed",
         "page_anchor_gone",
-        "too_many_to_delete",
         "invalid_schedule",
         "invalid_recipient",
         "invalid_passphrase",

@@ -256,6 +256,8 @@ KEEL_BATCH_SIZE = env_int("KEEL_BATCH_SIZE", 2000, minimum=1)
 
 # Data controls.
 KEEL_IMPORT_MAX_BYTES = env_int("KEEL_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# A bulk deletion of up to this many contacts runs in the request; a larger one is a background job (docs/crm.md).
+KEEL_BULK_DELETE_INLINE_LIMIT = env_int("KEEL_BULK_DELETE_INLINE_LIMIT", 2000, minimum=1)
 KEEL_EXPORT_TTL_HOURS = env_int("KEEL_EXPORT_TTL_HOURS", 7 * 24)
 KEEL_EXPORTS_PER_DAY = env_int("KEEL_EXPORTS_PER_DAY", 5)
 KEEL_DELETION_EMAIL_CODE = env_bool("KEEL_DELETION_EMAIL_CODE", False)

@@ -1,4 +1,5 @@
-"""The benchmark suite itself: the generator builds what it says, and a --quick run measures every scenario."""
+"""The benchmark suite itself: the generator builds what it says, a --quick run measures every scenario, and the
+contacts listing scenario compares deep pages with first pages."""
 
 import json
 
@@ -6,7 +7,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from bench import generator, report
+from bench import generator, listing, report
 from keel.accounts.models import Company, User
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactTag, ListMembership, Note
 from keel.marketing.models import Campaign, CampaignRecipient, WorkflowEnrollment
@@ -105,6 +106,8 @@ def test_quick_run_measures_every_scenario_and_writes_json_and_picture(transacti
         "other_tenants": ("idle", "during_keel_deletion", "during_raw_delete"),
         "contacts_page": ("first_page", "deep_page"),
     }
+    for variant in s["contacts_listing"]["variants"].values():
+        assert variant["first_page"]["p50_ms"] > 0 and variant["deep_vs_first"] is not None
     for scenario, parts in measured.items():
         for part in parts:
             result = s[scenario][part]
@@ -121,4 +124,57 @@ def test_quick_run_measures_every_scenario_and_writes_json_and_picture(transacti
     assert picture.startswith("<svg") and "rows per second" in picture
     assert "Export" in report.text_table(doc)
     # Everything the run created is gone again.
+    assert not generator.bench_companies().exists()
+
+
+def test_contacts_listing_compares_a_deep_page_with_the_first_for_each_sort_and_filter(plans):
+    made = generator.generate_company("Bench Large 300", 300, 1, seed=3)
+
+    result = listing.contacts_listing({"company_id": made.company_id, "deep_page": 3, "page_size": 5, "repeats": 3})
+
+    assert result["page_size"] == 5 and result["deep_page"] == 3 and result["seconds"] > 0
+    assert set(result["variants"]) == {"id_order", "sort_name", "filter_stage", "filter_tag"}
+    assert result["rows"] == 4 * 2 * 3  # every variant: three first pages and three deep pages
+    for key, variant in result["variants"].items():
+        first, deep = variant["first_page"], variant["deep_page"]
+        assert first["requests"] == deep["requests"] == 3, key
+        assert first["p50_ms"] > 0 and deep["p50_ms"] > 0, key
+        assert variant["deep_vs_first"] == round(deep["p50_ms"] / first["p50_ms"], 3), key
+        # The deep page is the page the "Next" links would reach, and as deep as the matching contacts allow.
+        assert deep["page"] == min(3, -(-variant["matching"] // 5)) > 1, key
+        assert deep["right_page"] and deep["rows"] == min(5, variant["matching"] - (deep["page"] - 1) * 5), key
+    assert result["variants"]["id_order"]["matching"] == 300
+    assert result["variants"]["filter_stage"]["matching"] < 300
+    line = listing.ratio_line(result)
+    assert line.startswith("Contacts listing, deep page ÷ page 1")
+    assert all(variant["label"] in line for variant in result["variants"].values())
+
+
+def test_bench_run_only_the_contacts_listing_reports_its_ratios(transactional_db, tmp_path):
+    ensure_plans()
+    out = tmp_path / "results.json"
+    log = tmp_path / "log"
+    call_command(
+        "bench",
+        "run",
+        "--quick",
+        "--sizes",
+        "120",
+        "--only",
+        "contacts_listing",
+        "--out",
+        str(out),
+        stdout=open(log, "w"),
+    )
+
+    (run,) = json.loads(out.read_text())["runs"].values()
+    (size,) = run["sizes"]
+    assert set(size["scenarios"]) == {"contacts_listing"}
+    scenario = size["scenarios"]["contacts_listing"]
+    assert scenario["ok"] and scenario["peak_rss_mb"] > 0 and scenario["deep_page"] == 1000
+    for key, variant in scenario["variants"].items():
+        assert variant["deep_page"]["right_page"], key
+        assert size["ratios"][f"listing_{key}_deep_vs_first"] == variant["deep_vs_first"] is not None
+    assert "Contacts listing, deep page ÷ page 1" in log.read_text()
+    assert "Contacts listing, deep page ÷ page 1" in report.text_table(json.loads(out.read_text()))
     assert not generator.bench_companies().exists()

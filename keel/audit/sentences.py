@@ -16,6 +16,8 @@ ACTIONS = {
     "company.deletion_requested": "Requested the deletion of the company's data",
     "contact.deleted": "Deleted a contact",
     "contact.updated": "Changed a contact",
+    "contacts.bulk_deleted": "Deleted contacts in bulk",
+    "contacts.bulk_deletion_failed": "A bulk deletion of contacts did not finish",
     "crm.deletion_started": "Started deleting all CRM records",
     "crm.deleted_all": "Deleted all CRM records",
     "crm.deletion_failed": "The deletion of all CRM records did not finish",
@@ -62,6 +64,8 @@ JOB_KINDS = {
     "export": "Export of company data",
     "crm_deletion": "Deletion of all CRM records",
     "company_deletion": "Deletion of company data",
+    "restore": "Restore from an export",
+    "contact_deletion": "Deletion of contacts",
 }
 
 

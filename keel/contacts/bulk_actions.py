@@ -5,11 +5,16 @@ Each ``do_*`` checks "Manage contacts" once, then works in batches of BATCH cont
 ``crm_write_transaction`` (so a CRM deletion that starts meanwhile refuses the next batch, and no batch holds the
 company lock for long). A filter is walked in id order with a keyset, so a batch never re-reads what an earlier
 batch changed.
+
+Deleting more than ``KEEL_BULK_DELETE_INLINE_LIMIT`` contacts is a ``contact_deletion`` job instead
+(``keel.contacts.bulk_deletion``), which runs the same batches.
 """
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 
 from keel.accounts.access import require_permission
 from keel.accounts.permissions import MANAGE_CONTACTS
@@ -21,12 +26,11 @@ from keel.contacts.listing import ContactFilter, filtered_contacts
 from keel.contacts.models import Attachment, Contact, ContactTag, ListMembership
 from keel.contacts.validation import clean_tag_name, ensure_contacts_exist
 from keel.errors import InvalidInput
+from keel.jobs.models import DataJob
+from keel.jobs.tasks import create_job
 
 BATCH = 500  # within SQLite's bound-parameter limit; a batch's transaction stays well under a second
 MAX_SELECTED_IDS = 10_000
-# Deleting is synchronous (one request, batch after batch): above this many contacts it is refused, and the user
-# narrows the filter or deletes all CRM records (docs/crm.md, "Bulk actions").
-MAX_BULK_DELETE = 5_000
 
 
 @dataclass
@@ -128,30 +132,53 @@ def do_bulk_add_to_list(company, selection, contact_list, *, actor):
     return added
 
 
+@dataclass
+class BulkDeletion:
+    """What ``do_bulk_delete_contacts`` did: deleted ``deleted`` contacts at once, or started ``job``."""
+
+    deleted: int = 0
+    job: DataJob | None = None
+
+
+def inline_limit():
+    return settings.KEEL_BULK_DELETE_INLINE_LIMIT
+
+
 def do_bulk_delete_contacts(company, selection, *, actor):
     """Delete the selected contacts with everything that belongs to them, batch by batch, children first (the
-    approach of keel/datacontrol/eraser.py: plain DELETE statements, never the ORM's collecting cascade)."""
+    approach of keel/datacontrol/eraser.py: plain DELETE statements, never the ORM's collecting cascade).
+
+    Up to ``KEEL_BULK_DELETE_INLINE_LIMIT`` contacts go at once, in this request; more (any number) are left to a
+    ``contact_deletion`` job, which is returned (docs/crm.md, "Bulk actions")."""
     _start(company, actor)
-    _check_delete_size(company, selection)
+    if _selected_up_to(company, selection, inline_limit() + 1) > inline_limit():
+        return BulkDeletion(job=_start_deletion_job(company, selection, actor))
     deleted = 0
     for batch in selection_batches(company, selection):
-        deleted += _delete_batch(company, batch)
+        deleted += delete_batch(company, batch)
     record(company, actor, "contacts.bulk_deleted", None, deleted=deleted, selection=selection.describe())
-    return deleted
+    return BulkDeletion(deleted=deleted)
 
 
-def _check_delete_size(company, selection):
+def _selected_up_to(company, selection, bound):
+    """How many contacts the selection holds, counting no further than ``bound``."""
     if selection.contact_filter is None:
-        count = len(set(selection.contact_ids or ()))
-    else:
-        count = filtered_contacts(company, selection.contact_filter).values("id")[: MAX_BULK_DELETE + 1].count()
-    if count > MAX_BULK_DELETE:
-        raise InvalidInput(
-            f"At most {MAX_BULK_DELETE:,} contacts can be deleted at once; narrow the search or filter (or, to delete "
-            "every contact, use Delete all CRM Records).",
-            field="contact_ids" if selection.contact_filter is None else "filter",
-            code="too_many_to_delete",
-        )
+        return len(set(selection.contact_ids or ()))
+    return filtered_contacts(company, selection.contact_filter).values("id")[:bound].count()
+
+
+def _start_deletion_job(company, selection, actor):
+    """The ``contact_deletion`` job, with the selection fixed as it is now: the explicit ids, or the filter with the
+    company's highest contact id, so that a contact created after this request is never deleted (ids only grow,
+    and a contact is created under the same company lock that is held here)."""
+    params = {"selection": selection.describe()}
+    if selection.contact_filter is None:
+        params["contact_ids"] = sorted(_checked_ids(company, selection.contact_ids))
+    with crm_write_transaction(company):
+        if selection.contact_filter is not None:
+            params["filter"] = selection.contact_filter.as_params()
+            params["max_id"] = Contact.objects.filter(company=company).aggregate(top=Max("id"))["top"] or 0
+        return create_job(company, DataJob.Kind.CONTACT_DELETION, requested_by=actor, params=params)
 
 
 def _contact_children():
@@ -171,7 +198,10 @@ def _delete_rows(cursor, model, column, company_id, ids):
     return max(cursor.rowcount, 0)
 
 
-def _delete_batch(company, contact_ids):
+def delete_batch(company, contact_ids):
+    """Delete these contacts of the company (ids of no contact are skipped) with everything that points at them, in
+    one transaction under the CRM guard (a savepoint of the caller's, if it has one); returns how many went. Their
+    stored files are removed once the transaction has committed."""
     with crm_write_transaction(company):
         attachments = Attachment.objects.filter(company=company, contact_id__in=contact_ids)
         stored = list(attachments.values_list("file", flat=True))

@@ -15,6 +15,7 @@ from keel.contacts.listing import SORT_LABELS, ContactFilter, Total, check_sort,
 from keel.contacts.models import ContactList, Tag
 from keel.contacts.params import parse_id
 from keel.errors import Forbidden, InvalidInput, KeelError
+from keel.jobs.templatetags.jobs import page_message
 from keel.tenancy import tenant_get
 
 MENU_SIZE = 200  # tags and lists offered in a page's menus
@@ -141,7 +142,13 @@ def _run_bulk(request, action, selection):
             raise InvalidInput("Choose a list, or type the name of a new list.", field="target_list_id")
         added = bulk_actions.do_bulk_add_to_list(company, selection, contact_list, actor=actor)
         return f"{added:,} contact{'s' if added != 1 else ''} added to the list {contact_list.name}."
-    deleted = bulk_actions.do_bulk_delete_contacts(company, selection, actor=actor)
+    deletion = bulk_actions.do_bulk_delete_contacts(company, selection, actor=actor)
+    if deletion.job is not None:
+        return (
+            "The contacts are being deleted in the background: the progress bar on this page shows how far it is, "
+            "and you will be told when it has finished."
+        )
+    deleted = deletion.deleted
     return f"{deleted:,} contact{'s' if deleted != 1 else ''} deleted, with their history, notes and attachments."
 
 
@@ -161,7 +168,7 @@ def bulk_action(request):
     except Forbidden as exc:
         raise PermissionDenied(exc.message) from None
     except KeelError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, page_message(exc, request.company))  # names the operation in the way, if any
     return redirect(back)
 
 
@@ -174,5 +181,7 @@ def _confirm_delete(request, selection, back):
         count = Total(len(set(selection.contact_ids)), "eq")
     fields = [(name, value) for name in request.POST for value in request.POST.getlist(name)]
     fields = [(name, value) for name, value in fields if name != "csrfmiddlewaretoken"]
-    context = {"count": count, "fields": fields, "back": back, "limit": bulk_actions.MAX_BULK_DELETE}
+    limit = bulk_actions.inline_limit()
+    in_background = count.relation != "eq" or count.value > limit
+    context = {"count": count, "fields": fields, "back": back, "limit": limit, "in_background": in_background}
     return render(request, "contacts/confirm_bulk_delete.html", context)

@@ -12,6 +12,7 @@ from keel.contacts.listing import ContactFilter, contact_total, parse_filter
 from keel.contacts.models import Contact, ContactList, Tag
 from keel.contacts.params import MAX_ID
 from keel.contacts.search import keyset_page
+from keel.jobs.api import JobEnvelope, job_out
 from keel.tenancy import tenant_get
 
 router = Router(tags=["lists"])
@@ -156,7 +157,17 @@ def bulk_add_to_list(request, payload: ListSelection):
     return {"affected": bulk_actions.do_bulk_add_to_list(request.company, selection, contact_list, actor=request.user)}
 
 
-@bulk_router.post("/contacts/bulk/delete", response=BulkResult, summary="Delete the selected contacts")
+@bulk_router.post(
+    "/contacts/bulk/delete", response={200: BulkResult, 202: JobEnvelope}, summary="Delete the selected contacts"
+)
 def bulk_delete(request, payload: DeleteSelection):
+    """Up to ``KEEL_BULK_DELETE_INLINE_LIMIT`` contacts (2,000 by default) are deleted at once: 200 with how many.
+    A larger selection, of any size, is deleted in the background: 202 with the ``contact_deletion`` job (follow it
+    at /api/v1/jobs/{id}); contacts created after the request are kept. Such a job is refused with 409
+    ``operation_in_progress`` while an import, a restore or another one runs; any bulk deletion is refused with 409
+    ``crm_deletion_in_progress`` while all CRM records are being deleted."""
     selection = _selection(request, payload)
-    return {"affected": bulk_actions.do_bulk_delete_contacts(request.company, selection, actor=request.user)}
+    deletion = bulk_actions.do_bulk_delete_contacts(request.company, selection, actor=request.user)
+    if deletion.job is not None:
+        return Status(202, {"job": job_out(deletion.job)})
+    return {"affected": deletion.deleted}

@@ -9,14 +9,15 @@ from keel.jobs.registry import is_cancellable
 
 def can_view_job(user, job):
     """The requester and Company Administrators see every job; importers see imports; everyone of the company
-    sees a CRM deletion, because its banner and status bar are on the CRM Contacts page for all users."""
+    sees a CRM deletion and a deletion of contacts, because their banner and status bar are on the CRM Contacts page
+    for all users."""
     if job.company_id != user.company_id:
         return False
     if user.is_company_admin or job.requested_by_id == user.pk:
         return True
     if job.kind == DataJob.Kind.IMPORT:
         return user.has_perm_code("import_contacts")
-    return job.kind == DataJob.Kind.CRM_DELETION
+    return job.kind in (DataJob.Kind.CRM_DELETION, DataJob.Kind.CONTACT_DELETION)
 
 
 def visible_job(user, company, job_id):

@@ -7,7 +7,8 @@ from keel.tenancy import TenantModel
 
 
 class DataJob(TenantModel):
-    """Every long operation of a company: import, export, restore, CRM deletion, company deletion (docs/jobs.md)."""
+    """Every long operation of a company: import, export, restore, CRM deletion, company deletion, and the deletion
+    of a large selection of contacts (docs/jobs.md)."""
 
     class Kind(models.TextChoices):
         IMPORT = "import", "Import of contacts"
@@ -15,6 +16,7 @@ class DataJob(TenantModel):
         CRM_DELETION = "crm_deletion", "Deletion of all CRM records"
         COMPANY_DELETION = "company_deletion", "Deletion of company data"
         RESTORE = "restore", "Restore from an export"
+        CONTACT_DELETION = "contact_deletion", "Deletion of contacts"
 
     class State(models.TextChoices):
         QUEUED = "queued"
@@ -23,8 +25,10 @@ class DataJob(TenantModel):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    # At most one active job of these kinds per company: enforced by the database (constraint below).
-    EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.CRM_DELETION, Kind.COMPANY_DELETION, Kind.RESTORE)
+    # At most one active job of these kinds per company: enforced by the database (constraint below). A deletion of
+    # contacts is one of them: no import can rewrite the contacts it is deleting, and no CRM deletion, restore or
+    # company deletion can start under it and make its batches be refused (docs/crm.md, "Bulk actions").
+    EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.CRM_DELETION, Kind.COMPANY_DELETION, Kind.RESTORE, Kind.CONTACT_DELETION)
     # A deletion that has started must finish: its lock on imports, and its users' loss of access, hold until it
     # does. Such jobs are never given up after crashes or internal errors; they are retried with a capped backoff.
     MUST_FINISH_KINDS = (Kind.CRM_DELETION, Kind.COMPANY_DELETION)
@@ -59,7 +63,8 @@ class DataJob(TenantModel):
             models.UniqueConstraint(
                 fields=["company"],
                 condition=Q(
-                    state__in=["queued", "running"], kind__in=["import", "crm_deletion", "company_deletion", "restore"]
+                    state__in=["queued", "running"],
+                    kind__in=["import", "crm_deletion", "company_deletion", "restore", "contact_deletion"],
                 ),
                 name="one_active_exclusive_job_per_company",
             )

@@ -67,6 +67,12 @@ def refusal_for(active_job):
         )
     if active_job.kind == DataJob.Kind.COMPANY_DELETION:
         return OperationInProgress("This company's data is being deleted.", job_id=active_job.pk)
+    if active_job.kind == DataJob.Kind.CONTACT_DELETION:
+        return OperationInProgress(
+            f"Contacts are being deleted in the background (job {active_job.pk}). Imports, restores and other "
+            "deletions can start once it has finished.",
+            job_id=active_job.pk,
+        )
     return OperationInProgress(
         f"Another operation is in progress: an {kind_label(active_job.kind)} (job {active_job.pk}). "
         "Wait for it to finish or cancel it.",

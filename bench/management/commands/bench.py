@@ -44,8 +44,8 @@ class Command(BaseCommand):
             "--only",
             nargs="+",
             metavar="SCENARIO",
-            help="run only these (contacts_page export restore import crm_deletion company_deletion); their results "
-            "replace the same ones in the results file",
+            help="run only these (contacts_page contacts_listing export restore import crm_deletion "
+            "company_deletion); their results replace the same ones in the results file",
         )
         run.add_argument("--out", help="results file (default bench/results/latest.json; --quick: the data folder)")
         run.add_argument("--svg", help="picture file (default: beside the results file)")

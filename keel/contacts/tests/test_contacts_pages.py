@@ -29,9 +29,11 @@ def test_list_shows_only_the_companys_contacts(admin_client, contact, foreign_co
 
 def test_list_template_keeps_the_deletion_panel_and_import_button_hooks():
     source = (Path(__file__).parents[1] / "templates" / "contacts" / "list.html").read_text()
-    assert "{% load crm_deletion contact_import %}" in source
-    # The deletion panel (banner and Delete all CRM Records button) sits below the page title.
+    assert "{% load crm_deletion contact_import contact_deletion %}" in source
+    # The deletion panel (banner and Delete all CRM Records button) sits below the page title, and the progress bar
+    # of a bulk deletion of contacts below it.
     assert source.index("<h1>CRM Contacts</h1>") < source.index("{% crm_deletion_panel %}")
+    assert source.index("{% crm_deletion_panel %}") < source.index("{% contact_deletion_status %}")
     assert "{% new_contact_button %}" in source  # disabled, with the reason, during a CRM deletion
     assert "{% import_button %}" in source
 

@@ -156,14 +156,6 @@ def test_bulk_delete_removes_the_contacts_with_everything_theirs(
     assert AuditEvent.objects.get(action="contacts.bulk_deleted").metadata["deleted"] == 4
 
 
-def test_bulk_delete_above_the_limit_is_refused(api, company, crowd, monkeypatch):
-    monkeypatch.setattr(bulk_actions, "MAX_BULK_DELETE", 5)
-    response = api.post("contacts/bulk/delete", {"filter": {}, "confirm": True})
-    assert response.status_code == 422
-    assert error(response)["code"] == "too_many_to_delete"
-    assert Contact.objects.filter(company=company).count() == 8
-
-
 def test_bulk_actions_are_refused_during_a_crm_deletion(api, crowd, partners, crm_locked):
     for path, body in (
         ("contacts/bulk/add-tag", {"filter": {}, "tag": "x"}),

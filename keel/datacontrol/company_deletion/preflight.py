@@ -1,7 +1,7 @@
 """What deleting the company would remove, and what stands in the way (docs/company-deletion.md, "Blockers").
 
-While anything blocks, nothing starts: pending operations (an import, an export, a CRM deletion), active campaigns
-and active workflows must be finished or stopped first.
+While anything blocks, nothing starts: pending operations (an import, an export, a CRM deletion, a deletion of
+contacts), active campaigns and active workflows must be finished or stopped first.
 """
 
 from dataclasses import dataclass, field
@@ -33,10 +33,12 @@ def pending_operation(job):
         return "a contact import", reverse("contact_import_job", args=[job.pk])
     if job.kind == DataJob.Kind.EXPORT:
         return "a data export", reverse("export_data")
+    if job.kind == DataJob.Kind.CONTACT_DELETION:
+        return "a deletion of contacts", reverse("contacts")
     return "a deletion of all CRM records", reverse("contacts")
 
 
-PENDING_KINDS = (DataJob.Kind.IMPORT, DataJob.Kind.EXPORT, DataJob.Kind.CRM_DELETION)
+PENDING_KINDS = (DataJob.Kind.IMPORT, DataJob.Kind.EXPORT, DataJob.Kind.CRM_DELETION, DataJob.Kind.CONTACT_DELETION)
 
 
 def deletion_blockers(company):

@@ -32,7 +32,7 @@ def job_page(job):
         archive = getattr(job, "export_archive", None)
         anchor = f"#export-{archive.pk}" if archive is not None else ""
         return reverse("export_data") + anchor, "View the export"
-    if job.kind == DataJob.Kind.CRM_DELETION:
+    if job.kind in (DataJob.Kind.CRM_DELETION, DataJob.Kind.CONTACT_DELETION):
         return reverse("contacts"), "View the deletion's progress"
     return reverse("data_management"), "View Data Management"
 

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 
 from keel.accounts.models import Notice
 from keel.audit.models import AuditEvent
+from keel.contacts.bulk_actions import Selection, do_bulk_delete_contacts
 from keel.contacts.imports.actions import do_import_file
+from keel.contacts.listing import ContactFilter
 from keel.datacontrol.company_deletion.tests.factories import start_deletion
 from keel.datacontrol.crm_deletion import actions as crm_deletion_actions
 from keel.datacontrol.crm_deletion.actions import do_start_crm_deletion
@@ -48,7 +51,19 @@ def start_crm_deletion(company):
     return job, ("crm.deleted_all", str(job.pk))
 
 
-STARTS = {"import": start_import, "export": start_export, "crm_deletion": start_crm_deletion}
+def start_contact_deletion(company):
+    add_bulk_contacts(company, 5, 1)
+    with override_settings(KEEL_BULK_DELETE_INLINE_LIMIT=2):  # five contacts are a job
+        deletion = do_bulk_delete_contacts(company, Selection(contact_filter=ContactFilter()), actor=company.admin)
+    return deletion.job, ("contacts.bulk_deleted", str(deletion.job.pk))
+
+
+STARTS = {
+    "import": start_import,
+    "export": start_export,
+    "crm_deletion": start_crm_deletion,
+    "contact_deletion": start_contact_deletion,
+}
 
 
 def worker_env(settings, tmp_path, **extra):
