@@ -107,6 +107,8 @@ class BackupSchedule(TenantModel):
 
     class Meta(TenantModel.Meta):
         constraints = [models.UniqueConstraint(fields=["company"], name="one_backup_schedule_per_company")]
+        # The worker asks every few seconds which schedules are due.
+        indexes = [*TenantModel.Meta.indexes, models.Index(fields=["next_run_at"], name="backupschedule_due")]
 
 
 class DeletionReceipt(models.Model):
