@@ -124,7 +124,7 @@ def get_backup_schedule(request):
 def set_backup_schedule(request, payload: ScheduleIn):
     """Set the schedule. ``passphrase`` and ``secret_access_key`` are write-only: left out, the stored ones stay."""
     company = _admin(request)
-    schedule = backups.do_set_backup_schedule(company, payload.dict(exclude_none=True), actor=request.user)
+    schedule = backups.do_set_backup_schedule(company, payload.model_dump(exclude_none=True), actor=request.user)
     return schedule_as_dict(company, schedule)
 
 
@@ -146,6 +146,6 @@ def run_backup_now(request):
 def test_backup_destination(request, payload: TestDestinationIn | None = None):
     """Write, read back and delete a small object in the bucket; 422 ``destination_unreachable`` says what failed,
     ``destination_not_allowed`` refuses an internal address."""
-    destination = payload.destination.dict(exclude_none=True) if payload and payload.destination else None
+    destination = payload.destination.model_dump(exclude_none=True) if payload and payload.destination else None
     backups.do_test_backup_destination(_admin(request), destination, actor=request.user)
     return {"ok": True}

@@ -110,7 +110,7 @@ def _get(request, export_id):
 def start_export(request, payload: ExportRequest | None = None):
     """Start an export of the company's data (scope: any of contacts, campaigns, workflows, users, integrations,
     audit_log; all when left out), optionally encrypted with age for recipients or with a passphrase."""
-    encryption = parse_encryption(payload.encryption.dict() if payload and payload.encryption else None)
+    encryption = parse_encryption(payload.encryption.model_dump() if payload and payload.encryption else None)
     archive = exports.do_start_export(
         request.company, payload.scope if payload else None, actor=request.user, encryption=encryption
     )
