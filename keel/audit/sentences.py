@@ -8,6 +8,12 @@ from keel.datacontrol.labels import entity_label, scope_label
 
 ACTIONS = {
     "api_token.created": "Created an API token",
+    "backup.schedule_set": "Set the scheduled backups",
+    "backup.schedule_deleted": "Turned off scheduled backups",
+    "backup.run_now": "Ran a scheduled backup now",
+    "backup.destination_tested": "Tested the backup bucket",
+    "backup.retired": "Removed an old scheduled backup (retention)",
+    "backup.skipped": "A scheduled backup was skipped",
     "api_token.revoked": "Revoked an API token",
     "api_token.revoked_all": "Revoked every API token of a user",
     "campaign.started": "Started a campaign",
@@ -28,6 +34,7 @@ ACTIONS = {
     "export.downloaded": "Downloaded an export of company data",
     "export.deleted": "Deleted an export of company data",
     "export.expired": "An export of company data expired and its file was deleted",
+    "export.scheduled": "A scheduled backup started",
     "import.started": "Started an import of contacts",
     "import.succeeded": "An import of contacts finished",
     "import.failed": "An import of contacts failed",
