@@ -92,6 +92,7 @@ def do_run_backup_now(company, *, actor):
 def do_test_backup_destination(company, data, *, actor):
     """Write, read back and delete a small object at the given (or the saved) bucket."""
     require_admin_or_operator(actor, EXPORT_PERMISSION)
+    ensure_plan_allows_export(company)  # an outbound call is made only for a company that may have backups
     existing = get_schedule(company)
     if data:
         destination = parse_destination(data, existing, secret_required=True, as_s3=True)

@@ -140,7 +140,11 @@ def test_an_internal_or_plain_http_endpoint_is_refused(api, company, endpoint):
 
 def test_the_free_plan_cannot_schedule_backups(db):
     free = make_company("Freebie", plan="free")
-    assert_error(ApiClient(free.admin).put("exports/schedule", weekly()), 403, "plan_not_eligible")
+    free_api = ApiClient(free.admin)
+    assert_error(free_api.put("exports/schedule", weekly()), 403, "plan_not_eligible")
+    destination = {"kind": "s3", "endpoint_url": "https://s3.example.com", "bucket": "b-1", "access_key_id": "a"}
+    tested = free_api.post("exports/schedule/test-destination", {"destination": destination})
+    assert_error(tested, 403, "plan_not_eligible")  # and no outbound call is made
     assert not BackupSchedule.objects.filter(company=free).exists()
 
 
