@@ -1,18 +1,15 @@
 """The CRM Contacts page's status of a bulk deletion of contacts running in the background (a ``contact_deletion``
 job): its progress bar for everyone while it runs, then its outcome, once, to the user who asked for it."""
 
-from datetime import timedelta
-
 from django import template
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from keel.jobs.models import DataJob
 from keel.jobs.runner import active_job
+from keel.jobs.templatetags.jobs import finished_once
 
 register = template.Library()
 
-FINISHED_BANNER_FOR = timedelta(days=7)
 SEEN_SESSION_KEY = "contact_deletion_seen"
 
 
@@ -39,11 +36,4 @@ def _finished_once(request, company, user):
         .order_by("-id")
         .first()
     )
-    if job is None or not job.is_final:
-        return None
-    if job.finished_at and timezone.now() - job.finished_at > FINISHED_BANNER_FOR:
-        return None
-    if request.session.get(SEEN_SESSION_KEY, 0) >= job.pk:
-        return None
-    request.session[SEEN_SESSION_KEY] = job.pk
-    return job
+    return finished_once(request, job, SEEN_SESSION_KEY)

@@ -1,9 +1,6 @@
-from datetime import timedelta
-
 from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from keel.accounts.access import can_delete_all_crm_records
@@ -11,12 +8,11 @@ from keel.datacontrol.crm_deletion.actions import CONFIRMATION_TEXT
 from keel.datacontrol.crm_deletion.preflight import latest_crm_deletion, other_record_kinds
 from keel.jobs.models import DataJob
 from keel.jobs.runner import active_job
-from keel.jobs.templatetags.jobs import thousands
+from keel.jobs.templatetags.jobs import finished_once, thousands
 
 register = template.Library()
 
 # The "done" banner is shown once per session, and not at all once the deletion is this old.
-FINISHED_BANNER_FOR = timedelta(days=7)
 SEEN_SESSION_KEY = "crm_deletion_seen"
 
 
@@ -51,14 +47,9 @@ def crm_deletion_panel(context):
 
 def _finished_once(request, job):
     """The latest deletion, if it ended recently and this session has not been told yet (then it has)."""
-    if job is None or not job.is_final or job.state == job.State.CANCELLED:
+    if job is not None and job.state == job.State.CANCELLED:
         return None
-    if job.finished_at and timezone.now() - job.finished_at > FINISHED_BANNER_FOR:
-        return None
-    if request.session.get(SEEN_SESSION_KEY, 0) >= job.pk:
-        return None
-    request.session[SEEN_SESSION_KEY] = job.pk
-    return job
+    return finished_once(request, job, SEEN_SESSION_KEY)
 
 
 NEW_CONTACT_REFUSED = "New contacts cannot be created while all CRM records are being deleted."

@@ -5,9 +5,11 @@ time and progress, and links to the page where it can be followed or stopped.
 """
 
 import re
+from datetime import timedelta
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -87,3 +89,19 @@ def refusal_html(exc, company):
 def page_message(exc, company):
     """What ``messages.error`` gets for a refusal: safe HTML (the link) that the messages storage keeps safe."""
     return mark_safe(refusal_html(exc, company))  # noqa: S308 - built with format_html, every value escaped
+
+
+# A finished job's outcome is shown on its page for this long, once per session.
+FINISHED_BANNER_FOR = timedelta(days=7)
+
+
+def finished_once(request, job, session_key):
+    """``job`` if it ended recently and this session has not been told yet (from now on it has), else None."""
+    if job is None or not job.is_final:
+        return None
+    if job.finished_at and timezone.now() - job.finished_at > FINISHED_BANNER_FOR:
+        return None
+    if request.session.get(session_key, 0) >= job.pk:
+        return None
+    request.session[session_key] = job.pk
+    return job
