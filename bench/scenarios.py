@@ -45,8 +45,11 @@ def finished(job_id):
     return job
 
 
+SCRATCH_FOLDER = "bench-scratch"  # in the data folder; the suite removes it when a run ends
+
+
 def scratch_dir():
-    path = os.path.join(settings.DATA_DIR, "bench-scratch")
+    path = os.path.join(settings.DATA_DIR, SCRATCH_FOLDER)
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from bench import generator, listing
-from bench.scenarios import SCENARIOS, company_and_admin
+from bench.scenarios import SCENARIOS, SCRATCH_FOLDER, company_and_admin
 from bench.targets import ratios, targets
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -322,6 +322,8 @@ class Suite:
                 sizes.append(self.run_size(size))
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            # The baselines' scratch files (plain-Python archives, dumps) live in the data folder: none is left.
+            shutil.rmtree(os.path.join(settings.DATA_DIR, SCRATCH_FOLDER), ignore_errors=True)
         return {
             "database": self.vendor,
             "database_version": database_version(),

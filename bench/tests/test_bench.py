@@ -2,12 +2,15 @@
 contacts listing scenario compares deep pages with first pages."""
 
 import json
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
 from bench import generator, listing, report
+from bench.scenarios import SCRATCH_FOLDER
 from keel.accounts.models import Company, User
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactTag, ListMembership, Note
 from keel.marketing.models import Campaign, CampaignRecipient, WorkflowEnrollment
@@ -123,8 +126,9 @@ def test_quick_run_measures_every_scenario_and_writes_json_and_picture(transacti
     picture = (tmp_path / "bench-quick.svg").read_text()
     assert picture.startswith("<svg") and "rows per second" in picture
     assert "Export" in report.text_table(doc)
-    # Everything the run created is gone again.
+    # Everything the run created is gone again, the baselines' scratch folder too.
     assert not generator.bench_companies().exists()
+    assert not (Path(settings.DATA_DIR) / SCRATCH_FOLDER).exists()
 
 
 def test_contacts_listing_compares_a_deep_page_with_the_first_for_each_sort_and_filter(plans):
