@@ -118,7 +118,7 @@ def table_rows(size):
         part = s.get(key) or {}
         keel = part.get(keel_key)
         first = True
-        for base_key in ("python_csv_zip", "db_dump", "raw_delete", "naive_django", "raw_executemany"):
+        for base_key in ("python_csv_zip", "db_dump", "raw_delete", "naive_django", "raw_executemany", "bulk_load"):
             if base_key not in part:
                 continue
             base = part[base_key]
