@@ -52,11 +52,12 @@ def _import_rows(job, progress, cursor):
             records = engine.data_records(
                 upload, params["encoding"], params["delimiter"], cursor["offset"], cursor["line"]
             )
-            with load.write_settings():
+            with load.write_settings() as between_batches:
                 while batch := list(islice(records, settings.KEEL_BATCH_SIZE)):
                     progress.checkpoint()  # a cancel, a lost lease or a stopping worker ends the run here
                     progress.step(f"Importing rows ({cursor['rows']:,} of {cursor['total']:,} done)")
                     cursor = _import_batch(job, progress, cursor, batch)
+                    between_batches()
         except UnicodeDecodeError:
             raise JobFailed(f"The file could not be read as {params['encoding']}.") from None
     with transaction.atomic():
