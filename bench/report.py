@@ -18,7 +18,7 @@ OPERATIONS = [
     ("export", "Export", "keel", ("python_csv_zip", "plain Python csv→zip"), "#1f6feb"),
     ("crm_deletion", "Delete all CRM records", "keel", ("raw_delete", "raw DELETE per table"), "#d1242f"),
     ("company_deletion", "Delete company data", "keel", ("raw_delete", "raw DELETE per table"), "#8250df"),
-    ("import", "CSV import", "keel", ("raw_executemany", "raw executemany"), "#1a7f37"),
+    ("import", "CSV import", "keel", ("bulk_load", "bulk load (COPY / executemany)"), "#1a7f37"),
     ("restore", "Restore", "keel", ("bulk_load", "bulk load of contacts and history"), "#bf8700"),
 ]
 BASELINE_LABELS = {
@@ -118,7 +118,7 @@ def table_rows(size):
         part = s.get(key) or {}
         keel = part.get(keel_key)
         first = True
-        for base_key in ("python_csv_zip", "db_dump", "raw_delete", "naive_django", "raw_executemany"):
+        for base_key in ("python_csv_zip", "db_dump", "raw_delete", "naive_django", "raw_executemany", "bulk_load"):
             if base_key not in part:
                 continue
             base = part[base_key]

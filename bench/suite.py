@@ -245,8 +245,11 @@ class Suite:
         target = self.empty_company(f"Bench Import {size}")
         raw = self.run("import_raw", company_id=target, path=path, rows=size)
         self.housekeeping("remove_company", company_id=target)
+        target = self.empty_company(f"Bench Import {size}")
+        bulk = self.run("import_bulk_load", company_id=target, path=path, rows=size)
+        self.housekeeping("remove_company", company_id=target)
         os.remove(path)
-        return {"keel": keel, "raw_executemany": raw}
+        return {"keel": keel, "raw_executemany": raw, "bulk_load": bulk}
 
     def crm_deletion(self, size, company_id):
         self.log("  delete all CRM records (scenario 2)")

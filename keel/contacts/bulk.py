@@ -1,11 +1,11 @@
-"""Plain multi-row INSERT and UPDATE statements built from the models' metadata, for the bulk writes of an import.
+"""Plain multi-row INSERT statements built from the models' metadata, for bulk writes (an import's tag links).
 
 Building thousands of model instances per batch would cost several times the database's own work.
 """
 
 import operator
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.constants import OnConflict
 
 
@@ -61,17 +61,3 @@ def insert_rows(model, rows, ignore_conflicts=False):
                 f"{db.ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if on_conflict else ''}",
                 [value for row in chunk for value in row],
             )
-
-
-def update_rows(model, rows, names):
-    """UPDATE the named fields of the given dicts (each with its ``id``)."""
-    fields = [model._meta.get_field(name) for name in names]
-    adapters = [_adapter(f, connection) or (lambda value: value) for f in fields]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"  # noqa: S608
-    values = [
-        [adapt(row.get(f.attname)) for f, adapt in zip(fields, adapters, strict=True)] + [row["id"]] for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, values)

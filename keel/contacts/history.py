@@ -7,7 +7,6 @@ the actor, never taken from the caller's ``data``: a request body cannot claim t
 
 from django.utils import timezone
 
-from keel.contacts.bulk import insert_rows
 from keel.contacts.models import ContactEvent
 
 AUTHOR_KEY = "by"
@@ -59,9 +58,3 @@ def add_entries(company_id, contact_ids, kind, title, *, actor=None, occurred_at
             for contact_id in contact_ids
         ]
     )
-
-
-def insert_entry_rows(rows):
-    """Write entries made by ``entry_fields`` with plain multi-row statements (an import's batch: thousands of
-    entries, where building model instances would cost more than the database's own work)."""
-    insert_rows(ContactEvent, rows)

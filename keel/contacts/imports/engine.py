@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -248,7 +249,7 @@ class Record:
 
     @property
     def is_blank(self):
-        return self.row is not None and not any(cell.strip() for cell in self.row)
+        return self.row is not None and not "".join(self.row).strip()  # every cell empty or white space
 
 
 class RecordReader:
@@ -273,7 +274,7 @@ class RecordReader:
                 raise line_too_long(self.line)
             at_start = self.offset == 0
             self.offset += len(raw)
-            self.line += raw.count(b"\n")
+            self.line += raw.endswith(b"\n")  # a line read holds at most one, at its end
             if at_start and raw.startswith(codecs.BOM_UTF8) and self.encoding == "utf-8":
                 raw = raw[len(codecs.BOM_UTF8) :]
             yield raw.decode(self.encoding)
@@ -321,50 +322,78 @@ STAGES = {stage.value: stage.value for stage in Contact.Stage} | {
 }
 
 
+# What parse_row does with a column: the kinds of step of a RowPlan.
+_EMAIL, _TEXT, _STAGE, _TAGS, _CUSTOM_FIELDS, _CREATED_AT, _CUSTOM = range(7)
+
+
+@lru_cache(maxsize=16)
+def row_plan(columns):
+    """The steps that check a row of a file with these columns (a tuple of targets), worked out once per file
+    instead of once per cell: (position, kind, name, limit, label) for every imported column."""
+    steps = []
+    for position, target in enumerate(columns):
+        if target == IGNORE:
+            continue
+        if target == "email":
+            steps.append((position, _EMAIL, "email", 0, ""))
+        elif target in TEXT_FIELDS:
+            name = MODEL_FIELDS.get(target, target)
+            steps.append((position, _TEXT, name, Contact._meta.get_field(name).max_length, FIELDS[target].lower()))
+        elif target == "lifecycle_stage":
+            steps.append((position, _STAGE, "lifecycle_stage", 0, ""))
+        elif target == "tags":
+            steps.append((position, _TAGS, "tags", 0, ""))
+        elif target == "custom_fields":
+            steps.append((position, _CUSTOM_FIELDS, "custom_fields", 0, ""))
+        elif target == "created_at":
+            steps.append((position, _CREATED_AT, "created_at", 0, ""))
+        else:
+            steps.append((position, _CUSTOM, target[len(CUSTOM) :], MAX_CUSTOM_VALUE_LENGTH, ""))
+    return tuple(steps)
+
+
 def parse_row(columns, record):
     """A record's values, checked; raises RowProblem with every reason the row cannot be imported.
 
     Cells are stored as the text they are: a cell starting with = + - or @ is never evaluated or changed.
-    Empty cells leave an existing contact's value as it is.
+    Empty cells leave an existing contact's value as it is. No model instance is built: the row's values are
+    checked against the plan of its columns (``row_plan``) and kept as plain values.
     """
     row = record.row
-    if len(row) < len(columns) or any(cell.strip() for cell in row[len(columns) :]):
-        raise RowProblem([f"The row has {len(row)} values but the header has {len(columns)} columns."])
+    width = len(columns)
+    if len(row) < width or (len(row) > width and any(cell.strip() for cell in row[width:])):
+        raise RowProblem([f"The row has {len(row)} values but the header has {width} columns."])
     if any("\x00" in cell for cell in row):
         raise RowProblem(["The row contains a NUL character, which cannot be stored."])
     values, reasons = RowValues(line=record.line, email=""), []
     from_keel_export = "custom_fields" in columns
-    for target, cell in zip(columns, row, strict=False):
-        cell = cell.strip()
+    fields = values.fields
+    for position, kind, name, limit, label in row_plan(tuple(columns)):
+        cell = row[position].strip()
         if from_keel_export:
             cell = unescape_archive_cell(cell)
-        if target == IGNORE:
-            continue
-        if target == "email":
+        if kind == _EMAIL:
             values.email = check_email(cell, reasons)
         elif not cell:
             continue
-        elif target in TEXT_FIELDS:
-            model_field = MODEL_FIELDS.get(target, target)
-            limit = Contact._meta.get_field(model_field).max_length
+        elif kind == _TEXT:
             if len(cell) > limit:
-                reasons.append(f"The {FIELDS[target].lower()} is longer than {limit} characters ({len(cell)}).")
-            values.fields[model_field] = cell
-        elif target == "lifecycle_stage":
+                reasons.append(f"The {label} is longer than {limit} characters ({len(cell)}).")
+            fields[name] = cell
+        elif kind == _STAGE:
             stage = STAGES.get(cell.lower())
             if stage is None:
                 reasons.append(f"“{cell}” is not a lifecycle stage; use one of: {', '.join(Contact.Stage.values)}.")
-            values.fields["lifecycle_stage"] = stage
-        elif target == "tags":
+            fields["lifecycle_stage"] = stage
+        elif kind == _TAGS:
             values.tags = check_tags(cell, reasons)
-        elif target == "custom_fields":
+        elif kind == _CUSTOM_FIELDS:
             values.custom.update(check_custom_fields(cell, reasons))
-        elif target == "created_at":
+        elif kind == _CREATED_AT:
             values.created_at = check_created_at(cell, reasons)
         else:
-            name = target[len(CUSTOM) :]
-            if len(cell) > MAX_CUSTOM_VALUE_LENGTH:
-                reasons.append(f"The custom field “{name}” is longer than {MAX_CUSTOM_VALUE_LENGTH} characters.")
+            if len(cell) > limit:
+                reasons.append(f"The custom field “{name}” is longer than {limit} characters.")
             values.custom[name] = cell
     if reasons:
         raise RowProblem(reasons)

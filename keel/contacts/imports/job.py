@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from keel.contacts.imports import engine, report, writer
+from keel.contacts.imports import engine, load, report, writer
 from keel.contacts.imports.files import REPORT_NAME
 from keel.jobs import outbox
 from keel.jobs.models import DataJob
@@ -52,10 +52,12 @@ def _import_rows(job, progress, cursor):
             records = engine.data_records(
                 upload, params["encoding"], params["delimiter"], cursor["offset"], cursor["line"]
             )
-            while batch := list(islice(records, settings.KEEL_BATCH_SIZE)):
-                progress.checkpoint()  # a cancel, a lost lease or a stopping worker ends the run here
-                progress.step(f"Importing rows ({cursor['rows']:,} of {cursor['total']:,} done)")
-                cursor = _import_batch(job, progress, cursor, batch)
+            with load.write_settings() as between_batches:
+                while batch := list(islice(records, settings.KEEL_BATCH_SIZE)):
+                    progress.checkpoint()  # a cancel, a lost lease or a stopping worker ends the run here
+                    progress.step(f"Importing rows ({cursor['rows']:,} of {cursor['total']:,} done)")
+                    cursor = _import_batch(job, progress, cursor, batch)
+                    between_batches()
         except UnicodeDecodeError:
             raise JobFailed(f"The file could not be read as {params['encoding']}.") from None
     with transaction.atomic():
@@ -134,6 +136,7 @@ def _import_batch(job, progress, cursor, batch):
                 done = {**after, "created": cursor["created"] + created, "updated": cursor["updated"] + updated}
                 progress.set_done(done["rows"])
                 progress.commit(done)
+            load.refresh_statistics(cursor["created"], done["created"])
             return done
         except IntegrityError:
             # A contact with one of the batch's addresses was created meanwhile: the rerun finds and updates it.

@@ -1,14 +1,22 @@
-"""Writing one batch of checked rows: contacts created or updated, tags linked, an "imported" history entry each."""
+"""Writing one batch of checked rows: contacts created or updated, tags linked, an "imported" history entry each.
+
+The batch is written set-based (keel/contacts/imports/load.py): one query finds its existing contacts, the new ones
+and all history entries go in with a few bulk statements (``COPY`` on PostgreSQL), the changed ones are updated
+together. Nothing here builds a model instance per row.
+"""
+
+import json
 
 from django.db.models import Q
 from django.db.models.functions import Lower
 
 from keel.contacts import history
-from keel.contacts.bulk import insert_rows, update_rows
-from keel.contacts.lookups import SearchKey
+from keel.contacts.bulk import insert_rows
+from keel.contacts.imports import load
+from keel.contacts.imports.load import UPDATABLE
 from keel.contacts.models import Contact, ContactTag, Tag
 
-UPDATABLE = ("first_name", "last_name", "phone", "company_name", "job_title", "lifecycle_stage", "custom_fields")
+DEFAULT_STAGE = Contact._meta.get_field("lifecycle_stage").get_default()
 
 
 def write_batch(company_id, rows, now, event_title, event_data, *, actor=None):
@@ -16,59 +24,75 @@ def write_batch(company_id, rows, now, event_title, event_data, *, actor=None):
     "imported" history entry per row, written by ``actor``. Call inside the batch's transaction. Returns (rows
     created, rows updated).
 
-    The rows go in with multi-row INSERT statements (keel/contacts/bulk.py).
+    A file that names an address twice creates the contact from the first row and updates it with the next.
     """
-    emails = list(dict.fromkeys(row.email for row in rows))
-    contacts = {
-        found["email"].lower(): found
-        for found in Contact.objects.filter(company_id=company_id)
-        .alias(email_key=SearchKey("email"))
-        .filter(email_key__in=emails)
-        .values("id", "email", *UPDATABLE)
-    }
-    new, changed, created_rows, updated_rows = [], {}, set(), 0
+    contacts = load.find_contacts(company_id, dict.fromkeys(row.email for row in rows))
+    new, changed, created = [], {}, []
     for row in rows:
         contact = contacts.get(row.email)
         if contact is None:
-            contact = {"id": None, "email": row.email, "company_id": company_id, "created_at": row.created_at or now}
+            contact = {"id": None, "email": row.email, "created_at": row.created_at}
             contacts[row.email] = contact
             new.append(contact)
-            created_rows.add(id(row))
+            created.append(True)
         else:
-            updated_rows += 1
+            created.append(False)
         if _apply(contact, row) and contact["id"] is not None:
             changed[contact["id"]] = contact
+    stamp = load.db_datetime(now)
     if new:
-        for contact in new:
-            contact["updated_at"] = now
-        insert_rows(Contact, new)
-        ids = dict(
-            Contact.objects.filter(company_id=company_id, email__in=[c["email"] for c in new]).values_list(
-                "email", "id"
-            )
-        )
-        for contact in new:
-            contact["id"] = ids[contact["email"]]
+        ids = load.insert_contacts([_contact_row(company_id, contact, stamp) for contact in new])
+        for contact, pk in zip(new, ids, strict=True):
+            contact["id"] = pk
     if changed:
-        for contact in changed.values():
-            contact["updated_at"] = now
-        update_rows(Contact, list(changed.values()), (*UPDATABLE, "updated_at"))
+        load.update_contacts(
+            [
+                (pk, *(contact.get(name, "") for name in UPDATABLE[:-1]), _custom(contact), stamp)
+                for pk, contact in changed.items()
+            ]
+        )
     _link_tags(company_id, rows, contacts)
-    history.insert_entry_rows(
+    title = history.entry_fields(company_id, None, "imported", event_title)["title"]
+    common = json.dumps(history.entry_fields(company_id, None, "imported", title, actor=actor, data=event_data)["data"])
+    tail = ", " + common[1:] if common != "{}" else "}"
+    load.insert_events(
         [
-            history.entry_fields(
+            (
                 company_id,
                 contacts[row.email]["id"],
                 "imported",
-                event_title,
-                actor=actor,
-                occurred_at=now,
-                data={**event_data, "line": row.line, "created": id(row) in created_rows},
+                title,
+                f'{{"line": {row.line}, "created": {"true" if was_created else "false"}{tail}',
+                stamp,
             )
-            for row in rows
+            for row, was_created in zip(rows, created, strict=True)
         ]
     )
-    return len(created_rows), updated_rows
+    new_count = sum(created)
+    return new_count, len(rows) - new_count
+
+
+def _contact_row(company_id, contact, stamp):
+    """A new contact's database values, in the order of ``load.CONTACT_FIELDS``; fields the file left empty get
+    the model's defaults."""
+    get = contact.get
+    return (
+        company_id,
+        contact["email"],
+        get("first_name", ""),
+        get("last_name", ""),
+        get("phone", ""),
+        get("company_name", ""),
+        get("job_title", ""),
+        get("lifecycle_stage") or DEFAULT_STAGE,
+        _custom(contact),
+        load.db_datetime(contact["created_at"]) if contact["created_at"] else stamp,
+        stamp,
+    )
+
+
+def _custom(contact):
+    return load.db_json(contact.get("custom_fields") or {})
 
 
 def _apply(contact, row):
