@@ -121,6 +121,7 @@ def export_keel(params):
         "seconds": seconds,
         "archive_path": default_storage.path(archive.file_path),
         "archive_bytes": archive.size,
+        "database": db.vendor(),  # the export target depends on it (bench/targets.py)
     }
 
 
