@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from keel.datacontrol import graph
+from keel.datacontrol.export.background import BackgroundWriter
 from keel.datacontrol.export.scopes import (
     attachment_archive_path,
     columns,
@@ -115,8 +116,9 @@ class _ArchiveWriter:
             zipfile.ZipFile(
                 self.output, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL, allowZip64=True
             ) as archive,
+            BackgroundWriter() as background,
         ):
-            self.snapshot, self.archive = snapshot, archive
+            self.snapshot, self.archive, self.background = snapshot, archive, background
             self.method = self._method(snapshot.vendor)
             self.progress.step("Counting rows")
             counts = {model: self._count(model) for model in self.models}  # the first SELECT fixes the snapshot
@@ -170,12 +172,19 @@ class _ArchiveWriter:
         writer.writerow([c.name for c in cols])
         with self.archive.open(path, "w", force_zip64=True) as entry:
             self._flush(buffer, entry, digest)
-            for data, rows in self._csv_pieces(model, entity, cols, where_column, writer, buffer):
+
+            def write(data):
                 digest.update(data)
                 entry.write(data)
-                rows_written += rows
-                self._advance(rows)
-                self.progress.checkpoint()
+
+            try:
+                for data, rows in self._csv_pieces(model, entity, cols, where_column, writer, buffer):
+                    self.background.write(write, data)  # checksummed and compressed while the next piece is read
+                    rows_written += rows
+                    self._advance(rows)
+                    self.progress.checkpoint()
+            finally:
+                self.background.drain()  # every piece is in the entry before it is closed
         if rows_written != expected_rows:
             # Both numbers come from the same snapshot; if they differ, the archive would not be one consistent
             # picture, so it must not be published.
@@ -200,7 +209,7 @@ class _ArchiveWriter:
                 snapshot.file_path(snapshot.quote(c.field.column), pk, entity)
                 if c.type == "file"
                 # COPY quotes an empty text ("") to tell it from NULL; csv.writer writes both as nothing.
-                else f"NULLIF({snapshot.select_expression(c)}, '')"
+                else snapshot.escaped_text(snapshot.quote(c.field.column), empty_as_null=True)
                 if c.type == "string"
                 else snapshot.select_expression(c)
                 for c in cols

@@ -4,6 +4,10 @@ from datetime import UTC, date, datetime, time
 
 from django.db import connections
 
+from keel.spreadsheets import ESCAPE, FORMULA_STARTS, PLAIN_NUMBER
+
+ESCAPED_STARTS = (*FORMULA_STARTS, ESCAPE)
+
 
 class Snapshot:
     """One read transaction on a dedicated connection, so every file of the archive sees the same data.
@@ -120,17 +124,22 @@ class Snapshot:
             return f"{col}::text"
         return col
 
-    def escaped_text(self, col):
+    def escaped_text(self, col, empty_as_null=False):
         """``keel.spreadsheets.escape_reversibly`` in SQL: a ' before a cell starting with = + - @, a tab or a
-        carriage return unless it is a plain number (``PLAIN_NUMBER``), and before a cell starting with '."""
-        char = "chr" if self.vendor == "postgresql" else "char"
-        starts = f"'=', '+', '-', '@', {char}(9), {char}(13), ''''"
+        carriage return unless it is a plain number (``PLAIN_NUMBER``), and before a cell starting with '.
+
+        The first character is compared by its code (``ascii()``, ``unicode()``): on PostgreSQL that costs next
+        to nothing, where ``left(…, 1) IN (…)`` made the whole COPY half as slow again. ``empty_as_null`` gives
+        NULL for an empty text (COPY writes an empty text as ``""``, csv.writer as nothing).
+        """
+        codes = ", ".join(str(ord(start)) for start in ESCAPED_STARTS)
         if self.vendor == "postgresql":
-            first, plain_number = f"left({col}, 1)", f"{col} ~ '^[+-][0-9][0-9 .,()/-]*$'"
+            first, plain_number = f"ascii({col})", f"{col} ~ '^{PLAIN_NUMBER.pattern}$'"
         else:  # no regular expressions in SQLite: sign and digit first, then nothing outside the allowed characters
-            first = f"substr({col}, 1, 1)"
+            first = f"unicode({col})"
             plain_number = f"({col} GLOB '[+-][0-9]*' AND substr({col}, 3) NOT GLOB '*[^0-9 .,()/-]*')"
-        return f"CASE WHEN {first} IN ({starts}) AND NOT {plain_number} THEN '''' || {col} ELSE {col} END"
+        rest = f"WHEN {col} <> '' THEN {col} END" if empty_as_null else f"ELSE {col} END"
+        return f"CASE WHEN {first} IN ({codes}) AND NOT {plain_number} THEN '''' || {col} {rest}"
 
     def file_path(self, col, pk, entity):
         """``scopes.attachment_archive_path`` in SQL (PostgreSQL): the stored file's place in the archive, NULL
