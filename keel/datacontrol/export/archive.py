@@ -22,7 +22,6 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from keel.datacontrol import graph
-from keel.datacontrol.export.background import BackgroundWriter
 from keel.datacontrol.export.scopes import (
     attachment_archive_path,
     columns,
@@ -116,9 +115,8 @@ class _ArchiveWriter:
             zipfile.ZipFile(
                 self.output, "w", compression=COMPRESSION, compresslevel=COMPRESS_LEVEL, allowZip64=True
             ) as archive,
-            BackgroundWriter() as background,
         ):
-            self.snapshot, self.archive, self.background = snapshot, archive, background
+            self.snapshot, self.archive = snapshot, archive
             self.method = self._method(snapshot.vendor)
             self.progress.step("Counting rows")
             counts = {model: self._count(model) for model in self.models}  # the first SELECT fixes the snapshot
@@ -172,19 +170,12 @@ class _ArchiveWriter:
         writer.writerow([c.name for c in cols])
         with self.archive.open(path, "w", force_zip64=True) as entry:
             self._flush(buffer, entry, digest)
-
-            def write(data):
+            for data, rows in self._csv_pieces(model, entity, cols, where_column, writer, buffer):
                 digest.update(data)
                 entry.write(data)
-
-            try:
-                for data, rows in self._csv_pieces(model, entity, cols, where_column, writer, buffer):
-                    self.background.write(write, data)  # checksummed and compressed while the next piece is read
-                    rows_written += rows
-                    self._advance(rows)
-                    self.progress.checkpoint()
-            finally:
-                self.background.drain()  # every piece is in the entry before it is closed
+                rows_written += rows
+                self._advance(rows)
+                self.progress.checkpoint()
         if rows_written != expected_rows:
             # Both numbers come from the same snapshot; if they differ, the archive would not be one consistent
             # picture, so it must not be published.

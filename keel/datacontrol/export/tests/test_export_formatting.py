@@ -15,7 +15,6 @@ from django.db import connection
 
 from keel.contacts.models import Contact, ContactEvent
 from keel.datacontrol.export import archive as archive_writer
-from keel.datacontrol.export.background import BackgroundWriter
 from keel.spreadsheets import escape_reversibly
 from keel.testing import fill_every_tenant_table
 
@@ -115,22 +114,3 @@ def test_copy_writes_the_same_bytes_as_the_reference(transactional_db, company):
     assert_same_bytes(reference, csv_files(company, "copy"))
     assert_same_bytes(reference, csv_files(company, None))  # COPY is what PostgreSQL uses by default
     assert reference[0]["contacts.csv"].count(b"\r\n") > len(EDGE_TEXTS)
-
-
-def test_the_writer_thread_writes_every_piece_in_order_and_hands_back_its_failure():
-    written = []
-    with BackgroundWriter() as background:
-        for number in range(50):
-            background.write(written.append, number)
-        background.drain()
-        assert written == list(range(50))
-
-        def fail(data):
-            raise OSError(f"disk full at {data}")
-
-        background.write(fail, "piece 50")
-        with pytest.raises(OSError, match="disk full at piece 50"):
-            background.write(written.append, "after the failure")  # raises if the failure is seen already
-            background.drain()
-    assert "after the failure" not in written
-    assert not background._thread.is_alive()
