@@ -15,6 +15,7 @@ from django.db import connection
 
 from keel.contacts.models import Contact, ContactEvent
 from keel.datacontrol.export import archive as archive_writer
+from keel.jobs.progress import JobCancelled, NoProgress
 from keel.spreadsheets import escape_reversibly
 from keel.testing import fill_every_tenant_table
 
@@ -114,3 +115,28 @@ def test_copy_writes_the_same_bytes_as_the_reference(transactional_db, company):
     assert_same_bytes(reference, csv_files(company, "copy"))
     assert_same_bytes(reference, csv_files(company, None))  # COPY is what PostgreSQL uses by default
     assert reference[0]["contacts.csv"].count(b"\r\n") > len(EDGE_TEXTS)
+
+
+class StopAtCheckpoint(NoProgress):
+    """Stops the export at its third checkpoint: in the middle of a table, with a COPY still sending rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.checkpoints = 0
+
+    def checkpoint(self):
+        self.checkpoints += 1
+        if self.checkpoints == 3:
+            raise JobCancelled()
+
+
+@pytest.mark.postgres
+def test_an_export_stopped_in_the_middle_of_a_copy_stops_with_its_own_reason(transactional_db, company):
+    assert connection.vendor == "postgresql"
+    fill_edges(company)
+    progress = StopAtCheckpoint()
+    with pytest.raises(JobCancelled):  # not an error of the unfinished COPY or of the rollback after it
+        archive_writer.write_archive(company, None, io.BytesIO(), progress=progress, method="copy", batch_size=5)
+    assert progress.checkpoints == 3
+    files, _ = csv_files(company, "copy")  # the next export is whole
+    assert files["contacts.csv"].count(b"\r\n") > len(EDGE_TEXTS)
