@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection
+from django.urls import get_resolver
 
 from bench import db, generator, txwatch
 from bench.listing import contacts_listing
@@ -113,6 +114,9 @@ def export_keel(params):
 
     company, admin = company_and_admin(params["company_id"])
     archive = do_start_export(company, actor=admin)
+    # Django imports the URL configuration (every view and API module) at the first reverse(), which the job's
+    # "export ready" notice does: start-up of this fresh process, not work of the export (a worker pays it once).
+    get_resolver().url_patterns  # noqa: B018 (the attribute imports the configuration)
     started = time.perf_counter()
     run_job(archive.job_id)
     seconds = time.perf_counter() - started
@@ -124,6 +128,7 @@ def export_keel(params):
         "seconds": seconds,
         "archive_path": default_storage.path(archive.file_path),
         "archive_bytes": archive.size,
+        "database": db.vendor(),  # the export target depends on it (bench/targets.py)
     }
 
 

@@ -46,6 +46,16 @@ def import_bulk_load_target(s):
     return IMPORT_BULK_LOAD_TARGETS.get(database, 0.5)
 
 
+def export_target(export, r):
+    """PostgreSQL: half the database's own CSV dump (COPY … TO STDOUT); SQLite: at least the plain-Python exporter
+    (the ``sqlite3`` CLI's dump runs no Python at all: docs/benchmarks.md says what the gap to it is made of)."""
+    keel, dump = export.get("keel") or {}, export.get("db_dump") or {}
+    engine = keel.get("database") or ("postgresql" if "COPY" in (dump.get("tool") or "") else "sqlite")
+    if engine == "postgresql":
+        return ("export ≥ 0.5 × the database's CSV dump (PostgreSQL)", r["export_vs_db_dump"], lambda v: v >= 0.5)
+    return ("export ≥ 1.0 × plain-Python csv→zip (SQLite)", r["export_vs_python"], lambda v: v >= 1.0)
+
+
 def targets(s):
     """The targets of docs/benchmarks.md (Targets), checked: each with the measured value and whether it is met."""
     r = ratios(s)
@@ -55,7 +65,7 @@ def targets(s):
         return v >= import_target
 
     checks = [
-        ("export ≥ 0.8 × plain-Python csv→zip", r["export_vs_python"], lambda v: v >= 0.8),
+        export_target(s.get("export") or {}, r),
         ("CRM deletion ≥ 0.7 × one-statement raw DELETE", r["crm_deletion_vs_raw"], lambda v: v >= 0.7),
         ("company deletion ≥ 0.7 × one-statement raw DELETE", r["company_deletion_vs_raw"], lambda v: v >= 0.7),
         ("CRM deletion far ahead of naive Django (≥ 5×)", r["crm_deletion_vs_naive"], lambda v: v >= 5),

@@ -84,8 +84,14 @@ class WrittenArchive:
         return {entry["entity"]: entry["rows"] for entry in self.manifest["files"] if entry["entity"] != "company"}
 
 
+# How cells are formatted: "copy" (PostgreSQL: COPY … TO STDOUT, every rule in the SELECT), "sql" (rows read
+# through a cursor, every rule in the SELECT but the file paths), "python" (text cells escaped in Python: the
+# reference the other two are tested against, byte for byte).
+METHODS = ("copy", "sql", "python")
+
+
 class _ArchiveWriter:
-    def __init__(self, company, scope, fileobj, progress, batch_size):
+    def __init__(self, company, scope, fileobj, progress, batch_size, method=None):
         self.company = company
         self.scope = normalize_scope(scope)
         self.output = _HashingWriter(fileobj)
@@ -94,6 +100,14 @@ class _ArchiveWriter:
         self.files = []
         self.done = 0
         self.models = models_for_scope(self.scope)
+        self.method = method
+
+    def _method(self, vendor):
+        if self.method is None:
+            return "copy" if vendor == "postgresql" else "sql"
+        if self.method == "copy" and vendor != "postgresql":
+            raise ValueError("COPY is PostgreSQL's")
+        return self.method
 
     def write(self):
         with (
@@ -103,8 +117,9 @@ class _ArchiveWriter:
             ) as archive,
         ):
             self.snapshot, self.archive = snapshot, archive
+            self.method = self._method(snapshot.vendor)
             self.progress.step("Counting rows")
-            counts = {model: self._count(model) for model in self.models}  # the first SELECT fixes the snapshot
+            counts = self._counts()  # the first SELECT fixes the snapshot
             created_at = timezone.now()
             with_files = [m for m in self.models if file_columns(m)]
             self.progress.set_total(1 + sum(counts.values()) + sum(counts[m] for m in with_files))
@@ -126,25 +141,34 @@ class _ArchiveWriter:
         self.done += rows
         self.progress.set_done(self.done)
 
-    def _count(self, model):
-        table = self.snapshot.quote(model._meta.db_table)
-        sql = f"SELECT COUNT(*) FROM {table} WHERE company_id = %s"  # noqa: S608 (quoted identifiers only)
-        return self.snapshot.fetchall(sql, [self.company.pk])[0][0]
+    def _counts(self):
+        """``{model: rows of the company}`` for every exported model, in one statement (one round trip)."""
+        if not self.models:
+            return {}
+        quote = self.snapshot.quote
+        counts = ", ".join(
+            f"(SELECT COUNT(*) FROM {quote(model._meta.db_table)} WHERE company_id = %s)"  # noqa: S608 (identifiers)
+            for model in self.models
+        )
+        row = self.snapshot.fetchall(f"SELECT {counts}", [self.company.pk] * len(self.models))[0]
+        return dict(zip(self.models, row, strict=True))
+
+    def _select(self, model, selected, where_column, inline=False):
+        """The company's rows in primary-key order (the (company, id) index gives them in that order without
+        sorting). COPY takes no parameters: ``inline`` puts the company's id (an integer) into the statement."""
+        snapshot = self.snapshot
+        company = str(int(self.company.pk)) if inline else "%s"
+        return (
+            f"SELECT {', '.join(selected)} FROM {snapshot.quote(model._meta.db_table)} "  # noqa: S608
+            f"WHERE {snapshot.quote(where_column)} = {company} ORDER BY {snapshot.quote(model._meta.pk.column)}"
+        )
 
     def _batches(self, model, selected, where_column):
-        """Rows of the company in primary-key order, ``batch_size`` at a time (the (company, id) index gives
-        them in that order without sorting)."""
-        snapshot = self.snapshot
-        sql = (
-            f"SELECT {', '.join(selected)} FROM {snapshot.quote(model._meta.db_table)} "  # noqa: S608
-            f"WHERE {snapshot.quote(where_column)} = %s ORDER BY {snapshot.quote(model._meta.pk.column)}"
-        )
-        return snapshot.stream(sql, [self.company.pk], self.batch_size)
+        """Rows of the company, ``batch_size`` at a time."""
+        return self.snapshot.stream(self._select(model, selected, where_column), [self.company.pk], self.batch_size)
 
     def _write_table(self, model, entity, where_column, expected_rows):
         cols = columns(model)
-        selected = [self.snapshot.select_expression(c) for c in cols]
-        convert = self._row_converter(entity, cols)
         path = f"{entity}.csv"
         self.progress.step(f"Writing {path}")
         digest, rows_written = hashlib.sha256(), 0
@@ -153,11 +177,11 @@ class _ArchiveWriter:
         writer.writerow([c.name for c in cols])
         with self.archive.open(path, "w", force_zip64=True) as entry:
             self._flush(buffer, entry, digest)
-            for rows in self._batches(model, selected, where_column):
-                writer.writerows(map(convert, rows) if convert else rows)
-                self._flush(buffer, entry, digest)
-                rows_written += len(rows)
-                self._advance(len(rows))
+            for data, rows in self._csv_pieces(model, entity, cols, where_column, writer, buffer):
+                digest.update(data)
+                entry.write(data)
+                rows_written += rows
+                self._advance(rows)
                 self.progress.checkpoint()
         if rows_written != expected_rows:
             # Both numbers come from the same snapshot; if they differ, the archive would not be one consistent
@@ -174,6 +198,31 @@ class _ArchiveWriter:
             }
         )
 
+    def _csv_pieces(self, model, entity, cols, where_column, writer, buffer):
+        """The table's CSV rows after the header, as ``(utf-8 bytes, rows)`` pieces of about a batch each."""
+        snapshot = self.snapshot
+        if self.method == "copy":
+            pk = snapshot.quote(model._meta.pk.column)
+            selected = [
+                snapshot.file_path(snapshot.quote(c.field.column), pk, entity)
+                if c.type == "file"
+                # COPY quotes an empty text ("") to tell it from NULL; csv.writer writes both as nothing.
+                else snapshot.escaped_text(snapshot.quote(c.field.column), empty_as_null=True)
+                if c.type == "string"
+                else snapshot.select_expression(c)
+                for c in cols
+            ]
+            yield from snapshot.copy_csv(self._select(model, selected, where_column, inline=True), self.batch_size)
+            return
+        selected = [snapshot.select_expression(c, text_in_sql=self.method == "sql") for c in cols]
+        convert = self._row_converter(entity, cols)
+        for rows in self._batches(model, selected, where_column):
+            writer.writerows(map(convert, rows) if convert else rows)
+            data = buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+            yield data, len(rows)
+
     @staticmethod
     def _flush(buffer, entry, digest):
         data = buffer.getvalue().encode("utf-8")
@@ -187,7 +236,7 @@ class _ArchiveWriter:
         for index, column in enumerate(cols):
             if column.type == "file":
                 converters.append((index, self._file_path_converter(entity)))
-            elif column.type == "string":
+            elif column.type == "string" and self.method == "python":
                 converters.append((index, _spreadsheet_safe))
             else:
                 fn = self.snapshot.python_converter(column)
@@ -297,14 +346,15 @@ def _describe(model):
     return doc.splitlines()[0] if doc and not generated else str(model._meta.verbose_name_plural).capitalize() + "."
 
 
-def write_archive(company, scope, fileobj, progress=None, batch_size=None):
+def write_archive(company, scope, fileobj, progress=None, batch_size=None, method=None):
     """Write the export archive of ``company`` for ``scope`` (list of SCOPES names, None = all) into ``fileobj``.
 
     ``fileobj`` is any binary file open for writing; nothing is seeked. ``progress`` is an optional
     ``keel.jobs.progress.ProgressReporter``; its ``checkpoint()`` may raise to stop the export.
-    Returns a WrittenArchive: the manifest, and the SHA-256 and size of the bytes written.
+    Returns a WrittenArchive: the manifest, and the SHA-256 and size of the bytes written. ``method`` (METHODS)
+    chooses how cells are formatted; None is the fastest for the database, every method writes the same bytes.
     """
-    return _ArchiveWriter(company, scope, fileobj, progress, batch_size).write()
+    return _ArchiveWriter(company, scope, fileobj, progress, batch_size, method).write()
 
 
 def readme(manifest):
