@@ -106,8 +106,11 @@ def erase_rows(company_id, models, progress=None, batch_size=None, target_second
 # those pages in memory between batches; and instead of the automatic checkpoint, which runs inside a commit and
 # copies the log back after almost every batch, the eraser checkpoints between batches, every two seconds, so
 # that a page changed by many batches is copied back once, and never while holding the write lock.
+# A run that deleted fewer rows than SQLITE_CHECKPOINT_ROWS since its last checkpoint leaves its few pages to
+# SQLite's own automatic checkpoint, as any other write of that size does, rather than making the job wait for it.
 SQLITE_BULK_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 0}
 SQLITE_CHECKPOINT_SECONDS = 2.0
+SQLITE_CHECKPOINT_ROWS = 20_000
 
 
 @contextmanager
@@ -127,7 +130,6 @@ def _sqlite_bulk_settings():
         with connection.cursor() as cursor:
             for pragma, value in previous.items():
                 cursor.execute(f"PRAGMA {pragma} = {int(value)}")
-        _checkpoint()
 
 
 def _checkpoint():
@@ -211,19 +213,22 @@ class _Walk:
         self.stepped = None
 
     def run(self):
-        last_checkpoint = time.monotonic()
+        last_checkpoint, unchecked = time.monotonic(), 0
         while self.position < len(self.ordered):
             started = time.perf_counter()
             batch, closing = self.batch()
             self.budget.measured(batch, time.perf_counter() - started)
+            unchecked += sum(batch.values())
             if closing:  # the last batch of a table that took several: anything behind its boundary?
                 if _rows_left(self.company_id, self.ordered[self.position]):
                     self.after = None
                 else:
                     self.next_table()
-            if connection.vendor == "sqlite" and time.monotonic() - last_checkpoint >= SQLITE_CHECKPOINT_SECONDS:
+            if time.monotonic() - last_checkpoint >= SQLITE_CHECKPOINT_SECONDS:
                 _checkpoint()
-                last_checkpoint = time.monotonic()
+                last_checkpoint, unchecked = time.monotonic(), 0
+        if unchecked >= SQLITE_CHECKPOINT_ROWS:
+            _checkpoint()
 
     def next_table(self):
         self.position, self.after, self.spanned = self.position + 1, None, False
