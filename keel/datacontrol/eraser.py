@@ -150,12 +150,15 @@ class BatchBudget:
     that table. Deleting a row that other tables reference costs one foreign-key check per referencing table
     (PostgreSQL runs them at commit), and on SQLite each row also rewrites pages of the table's secondary indexes,
     so the first guess of a table's cost grows with the tables that reference it; then every measured batch
-    corrects the costs of the tables it touched towards what it really took. The first table of a batch always
-    gets at least MINIMUM_BATCH rows: below that the fixed cost dominates, and on a machine slowed by I/O a
-    budget without a floor would shrink to one row and never grow back.
+    corrects the costs of the tables it touched towards what it really took. Until a table has been measured, a
+    batch takes at most FIRST_ROWS of it (fewer for a referenced table): a guess can be far off on a large
+    tenant whose indexes no longer fit in memory. The first table of a batch always gets at least MINIMUM_BATCH
+    rows: below that the fixed cost dominates, and on a machine slowed by I/O a budget without a floor would
+    shrink to one row and never grow back.
     """
 
     MINIMUM_BATCH = 100
+    FIRST_ROWS = 2000
     FIXED_SECONDS = 0.002
     ROW_SECONDS = 2e-6  # a row nothing references; measured costs replace it after the first batch
 
@@ -164,6 +167,7 @@ class BatchBudget:
         self.maximum = batch_size
         self.minimum = min(self.MINIMUM_BATCH, batch_size)
         self.cost = {model: self.ROW_SECONDS * (1 + _referencing(model)) for model in models}
+        self.unmeasured = {model: max(self.minimum, self.FIRST_ROWS // (1 + _referencing(model))) for model in models}
 
     def rows(self, model, batch):
         """Rows of ``model`` to add to ``batch`` (``{model: rows}`` already in it): 0 when the batch is full."""
@@ -172,6 +176,8 @@ class BatchBudget:
         if self.target:
             seconds_left = self.target - self.FIXED_SECONDS - sum(n * self.cost[m] for m, n in batch.items())
             room = min(room, int(seconds_left / self.cost[model]))
+            if model in self.unmeasured:
+                room = min(room, self.unmeasured[model] - batch.get(model, 0))
         if not used_rows:
             room = max(room, self.minimum)
         return max(room, 0)
@@ -181,6 +187,9 @@ class BatchBudget:
         expected = sum(n * self.cost[m] for m, n in batch.items())
         if not self.target or expected < self.FIXED_SECONDS:
             return  # a batch of a few rows says nothing about the cost of one
+        for model, n in batch.items():
+            if n >= self.minimum:
+                self.unmeasured.pop(model, None)
         # Damped (square root), so that one slow batch on a busy machine does not halve the next ones, and never
         # more than doubling or halving at once.
         ratio = max(seconds - self.FIXED_SECONDS, 1e-6) / expected

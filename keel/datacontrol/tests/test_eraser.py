@@ -208,9 +208,13 @@ def test_the_batch_budget_shares_one_transaction_between_tables_by_their_cost():
     from keel.datacontrol.eraser import BatchBudget
 
     budget = BatchBudget([ContactEvent, Contact], batch_size=50_000, target_seconds=0.04)
+    # Until a table is measured, a batch takes a cautious share of it: fewer rows of a table others reference.
+    assert budget.rows(Contact, {}) < budget.rows(ContactEvent, {}) == BatchBudget.FIRST_ROWS
+    budget.measured({ContactEvent: 2000}, 0.004)
+    budget.measured({Contact: budget.rows(Contact, {})}, 0.01)
     alone = budget.rows(Contact, {})
     assert 0 < budget.rows(Contact, {ContactEvent: 5_000}) < alone
-    # A contact is referenced by many tables: it is expected to cost more than an event, so fewer fit.
+    # Measured, a contact still costs more than an event (it is referenced by many tables), so fewer fit.
     assert alone < budget.rows(ContactEvent, {})
     # A full batch takes nothing more; the first table of a batch always gets the floor.
     assert budget.rows(Contact, {ContactEvent: 10**6}) == 0
