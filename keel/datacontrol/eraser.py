@@ -49,10 +49,24 @@ def count_rows(company_id, models):
         f"(SELECT COUNT(*) FROM {_table(model)} WHERE {_company_column(model)} = %s)"  # noqa: S608
         for model in models
     )
-    with connection.cursor() as cursor:
+    with _index_reads() as cursor:
         cursor.execute(f"SELECT {counts}", [company_id] * len(models))
         row = cursor.fetchone()
     return {graph.entity_name(model): n for model, n in zip(models, row, strict=True)}
+
+
+@contextmanager
+def _index_reads():
+    """A cursor whose reads walk the ``(company, id)`` indexes. On PostgreSQL, outside a caller's transaction, in
+    a transaction of its own that only holds POSTGRES_INDEX_SETTINGS (it locks nothing): with stale statistics, a
+    company that holds most of a table would otherwise be counted, or found gone, by scanning the whole table."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(POSTGRES_INDEX_SETTINGS)
+        yield cursor
 
 
 def remaining_rows(company_id, models):
@@ -68,12 +82,14 @@ BATCH_TARGET_SECONDS = 0.04
 MAXIMUM_BATCH = 50_000
 
 # For the batch transaction only. A batch lost in a crash is simply deleted again on resume, so its commit need
-# not wait for the disk: this keeps many small transactions close to one big DELETE. And the batch boundary must
-# come from walking the (company, id) index in order; with stale statistics the planner would otherwise gather
-# and sort every remaining row of the company for each batch, which turns the deletion quadratic.
-POSTGRES_BATCH_SETTINGS = (
-    "SET LOCAL synchronous_commit = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off"
+# not wait for the disk: this keeps many small transactions close to one big DELETE. And every statement must walk
+# the (company, id) index in order: with stale statistics the planner would otherwise gather and sort every
+# remaining row of the company for each batch, which turns the deletion quadratic, or, for a company that holds
+# most of a table, scan the whole table to learn that none of its rows is left.
+POSTGRES_INDEX_SETTINGS = (
+    "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
 )
+POSTGRES_BATCH_SETTINGS = f"SET LOCAL synchronous_commit = off; {POSTGRES_INDEX_SETTINGS}"
 
 
 def erase_rows(company_id, models, progress=None, batch_size=None, target_seconds=BATCH_TARGET_SECONDS):
@@ -320,7 +336,7 @@ def _rows_left(company_id, model, cursor=None):
     if cursor is not None:
         cursor.execute(sql, [company_id])
         return cursor.fetchone() is not None
-    with connection.cursor() as own:
+    with _index_reads() as own:
         own.execute(sql, [company_id])
         return own.fetchone() is not None
 
