@@ -280,10 +280,19 @@ def _all_rows(company_id):
     return 1 + sum(db.count_company_rows(company_id, graph.tenant_models()).values())
 
 
+def _as_a_worker():
+    """This process, as a worker is before its first job: the worker loads the URLconf and the e-mail templates when
+    it starts (``prepare_worker``), so that is start-up, not the job's work."""
+    from keel.jobs.tasks import prepare_worker
+
+    prepare_worker()
+
+
 def crm_delete_keel(params):
     """Keel's "Delete all CRM Records": the administrator's action starts the job, the runner runs it."""
     from keel.datacontrol.crm_deletion import actions as crm_deletion
 
+    _as_a_worker()
     watch = txwatch.install()
     company, admin = company_and_admin(params["company_id"])
     rows = _crm_rows(company.pk)
@@ -344,6 +353,7 @@ def company_delete_keel(params):
     """Keel's company deletion: the administrator's confirmed request (name + password), then the job."""
     from keel.datacontrol.company_deletion.actions import do_request_company_deletion
 
+    _as_a_worker()
     watch = txwatch.install()
     company, admin = company_and_admin(params["company_id"])
     rows = _all_rows(company.pk)

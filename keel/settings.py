@@ -253,6 +253,9 @@ KEEL_JOB_HEARTBEAT_SECONDS = env_float("KEEL_JOB_HEARTBEAT_SECONDS", 2, minimum=
 KEEL_JOB_LEASE_SECONDS = env_float("KEEL_JOB_LEASE_SECONDS", 60, minimum=1)
 KEEL_JOB_MAX_ATTEMPTS = env_int("KEEL_JOB_MAX_ATTEMPTS", 3, minimum=1)
 KEEL_BATCH_SIZE = env_int("KEEL_BATCH_SIZE", 2000, minimum=1)
+# The most rows one batch of a CRM or company deletion deletes; below it each batch is sized to take about 40 ms
+# (keel/datacontrol/eraser.py), so cheap rows go tens of thousands at a time and costly ones a few hundred.
+KEEL_DELETION_BATCH_ROWS = env_int("KEEL_DELETION_BATCH_ROWS", 50_000, minimum=1)
 
 # Data controls.
 KEEL_IMPORT_MAX_BYTES = env_int("KEEL_IMPORT_MAX_BYTES", 200 * 1024 * 1024)

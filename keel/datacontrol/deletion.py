@@ -16,7 +16,7 @@ import time
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from keel.datacontrol import eraser, graph
+from keel.datacontrol import eraser
 from keel.storage import company_folder, walk_files
 
 logger = logging.getLogger("keel.datacontrol")
@@ -33,12 +33,12 @@ class DeletionIncomplete(Exception):
 class DeletionProgress:
     """The job's ``ProgressReporter``, also counting what was deleted: rows per entity and files.
 
-    The eraser advances it inside each batch's transaction, so the tally matches what really committed.
+    The eraser advances and tallies it inside each batch's transaction, so the tally matches what really
+    committed.
     """
 
     def __init__(self, progress, rows=None, files=0):
         self.progress = progress
-        self.entity = None  # the entity whose rows are being erased; None while files go
         self.rows = rows if rows is not None else {}
         self.files = files
 
@@ -61,8 +61,11 @@ class DeletionProgress:
 
     def advance(self, n=1):
         self.progress.advance(n)
-        if self.entity is not None:
-            self.rows[self.entity] = self.rows.get(self.entity, 0) + n
+
+    def tally_rows(self, rows):
+        """``{entity: n}`` of a batch the eraser just deleted (called in the batch's transaction)."""
+        for entity, n in rows.items():
+            self.rows[entity] = self.rows.get(entity, 0) + n
 
     def count_files(self, n):
         self.files += n
@@ -136,12 +139,8 @@ class Deletion:
         return {**left, "files": files} if files else left
 
     def erase_rows(self):
-        """Table by table, children first, so that the tally knows the entity of every batch."""
-        batch_size = settings.KEEL_BATCH_SIZE
-        for model in graph.deletion_order(self.models()):
-            self.tracker.entity = graph.entity_name(model)
-            eraser.erase_rows(self.company_id, [model], self.tracker, batch_size)
-        self.tracker.entity = None
+        """Children first, in batches sized by time (``eraser.erase_rows``), which tell the tally their tables."""
+        eraser.erase_rows(self.company_id, self.models(), self.tracker, settings.KEEL_DELETION_BATCH_ROWS)
 
     def erase_files(self):
         """Every file of ``folders``, one at a time, so that the bar keeps moving while they go."""

@@ -17,7 +17,6 @@ deletes on the ``(company_id, id)`` index:
 import time
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from keel import storage
@@ -37,17 +36,37 @@ def _pk_column(model):
 
 
 def count_rows(company_id, models):
-    """Rows of the company in each table, keyed by entity name (``contact_events``, ...)."""
-    counts = {}
-    with connection.cursor() as cursor:
-        for model in models:
-            # Identifiers come from model metadata through quote_name; values are parameters.
-            cursor.execute(
-                f"SELECT COUNT(*) FROM {_table(model)} WHERE {_company_column(model)} = %s",  # noqa: S608
-                [company_id],
-            )
-            counts[graph.entity_name(model)] = cursor.fetchone()[0]
-    return counts
+    """Rows of the company in each table, keyed by entity name (``contact_events``, ...), in one statement.
+
+    One round trip whatever the number of tables: each count is a range scan of the table's ``(company, id)``
+    index, and a job that only needs to know that nothing is left pays no round trip per table.
+    """
+    models = list(models)
+    if not models:
+        return {}
+    # Identifiers come from model metadata through quote_name; values are parameters.
+    counts = ", ".join(
+        f"(SELECT COUNT(*) FROM {_table(model)} WHERE {_company_column(model)} = %s)"  # noqa: S608
+        for model in models
+    )
+    with _index_reads() as cursor:
+        cursor.execute(f"SELECT {counts}", [company_id] * len(models))
+        row = cursor.fetchone()
+    return {graph.entity_name(model): n for model, n in zip(models, row, strict=True)}
+
+
+@contextmanager
+def _index_reads():
+    """A cursor whose reads walk the ``(company, id)`` indexes. On PostgreSQL, outside a caller's transaction, in
+    a transaction of its own that only holds POSTGRES_INDEX_SETTINGS (it locks nothing): with stale statistics, a
+    company that holds most of a table would otherwise be counted, or found gone, by scanning the whole table."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(POSTGRES_INDEX_SETTINGS)
+        yield cursor
 
 
 def remaining_rows(company_id, models):
@@ -55,42 +74,47 @@ def remaining_rows(company_id, models):
     return {name: n for name, n in count_rows(company_id, models).items() if n}
 
 
-# A batch should hold the write lock for well under 100 ms, so that other tenants' writes never wait long.
-BATCH_TARGET_SECONDS = 0.07
-
+# A batch should hold the write lock for well under 100 ms, so that other tenants' writes never wait long: the
+# batches aim at this, learning from each one how long a row of each table takes to delete.
+BATCH_TARGET_SECONDS = 0.04
+# The most rows one batch deletes when the caller sets no size: cheap rows (history events) are deleted tens of
+# thousands at a time, so that a batch's fixed cost (its commit and progress row) is small beside its work.
+MAXIMUM_BATCH = 50_000
 
 # For the batch transaction only. A batch lost in a crash is simply deleted again on resume, so its commit need
-# not wait for the disk: this keeps many small transactions close to one big DELETE. And the batch boundary must
-# come from walking the (company, id) index in order; with stale statistics the planner would otherwise gather
-# and sort every remaining row of the company for each batch, which turns the deletion quadratic.
-POSTGRES_BATCH_SETTINGS = (
-    "SET LOCAL synchronous_commit = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off"
+# not wait for the disk: this keeps many small transactions close to one big DELETE. And every statement must walk
+# the (company, id) index in order: with stale statistics the planner would otherwise gather and sort every
+# remaining row of the company for each batch, which turns the deletion quadratic, or, for a company that holds
+# most of a table, scan the whole table to learn that none of its rows is left.
+POSTGRES_INDEX_SETTINGS = (
+    "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
 )
+POSTGRES_BATCH_SETTINGS = f"SET LOCAL synchronous_commit = off; {POSTGRES_INDEX_SETTINGS}"
 
 
 def erase_rows(company_id, models, progress=None, batch_size=None, target_seconds=BATCH_TARGET_SECONDS):
     """Delete every row of the company in ``models``, children first, in short batches. Returns rows per entity.
 
-    ``progress`` (a ``keel.jobs.progress.Progress``) is advanced, saved and checkpointed inside each batch's
-    transaction, so the stored progress always matches what was really deleted, and a cancelled or taken-over job
-    rolls back the batch it was in rather than deleting behind the new owner's back.
+    A batch is one transaction that deletes the next rows in deletion order, across tables: the tail of one table
+    and the head of the next go together, so a small company's rows go in one or two transactions rather than one
+    per table, and an empty table costs one indexed look. ``progress`` (a ``ProgressReporter``) is advanced, saved
+    and checkpointed inside each batch's transaction, so the stored progress always matches what was really
+    deleted, and a cancelled or taken-over job rolls back the batch it was in rather than deleting behind the new
+    owner's back. A reporter with a ``tally_rows(rows_by_entity)`` method is also told which tables the batch's
+    rows came from.
 
-    ``batch_size`` (default ``KEEL_BATCH_SIZE``) is the most rows one batch deletes; below it, the size follows the
-    measured duration of each batch so that it stays near ``target_seconds`` (``None`` keeps it fixed).
+    ``batch_size`` (default ``MAXIMUM_BATCH``) is the most rows one batch deletes; below it, the size of each batch
+    follows the measured cost of each table's rows so that a batch takes about ``target_seconds`` (``None`` keeps
+    it at ``batch_size``).
     """
-    batch_size = int(batch_size or settings.KEEL_BATCH_SIZE)
+    batch_size = MAXIMUM_BATCH if batch_size is None else int(batch_size)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    deleted = {}
-    checkpoints = WalCheckpoints()
+    ordered = graph.deletion_order(models)
+    walk = _Walk(company_id, ordered, progress, BatchBudget(ordered, batch_size, target_seconds))
     with _sqlite_bulk_settings():
-        for model in graph.deletion_order(models):
-            name = graph.entity_name(model)
-            if progress is not None:
-                progress.step(f"Deleting {name.replace('_', ' ')}")
-            sizer = BatchSizer(model, batch_size, target_seconds)
-            deleted[name] = _erase_table(company_id, model, progress, sizer, checkpoints)
-    return deleted
+        walk.run()
+    return walk.deleted
 
 
 # SQLite, for this connection while it erases. A batch of contacts touches pages all over each secondary index (by
@@ -98,8 +122,11 @@ def erase_rows(company_id, models, progress=None, batch_size=None, target_second
 # those pages in memory between batches; and instead of the automatic checkpoint, which runs inside a commit and
 # copies the log back after almost every batch, the eraser checkpoints between batches, every two seconds, so
 # that a page changed by many batches is copied back once, and never while holding the write lock.
+# A run that deleted fewer rows than SQLITE_CHECKPOINT_ROWS since its last checkpoint leaves its few pages to
+# SQLite's own automatic checkpoint, as any other write of that size does, rather than making the job wait for it.
 SQLITE_BULK_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 0}
 SQLITE_CHECKPOINT_SECONDS = 2.0
+SQLITE_CHECKPOINT_ROWS = 20_000
 
 
 @contextmanager
@@ -119,112 +146,199 @@ def _sqlite_bulk_settings():
         with connection.cursor() as cursor:
             for pragma, value in previous.items():
                 cursor.execute(f"PRAGMA {pragma} = {int(value)}")
-        _checkpoint()
-
-
-class WalCheckpoints:
-    """Checkpoints SQLite's write-ahead log between batches, at most once per SQLITE_CHECKPOINT_SECONDS."""
-
-    def __init__(self):
-        self.last = time.monotonic()
-
-    def between_batches(self):
-        if connection.vendor == "sqlite" and time.monotonic() - self.last >= SQLITE_CHECKPOINT_SECONDS:
-            _checkpoint()
-            self.last = time.monotonic()
 
 
 def _checkpoint():
-    if connection.in_atomic_block:
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
         return  # only outside a transaction (never the case in a job; tests run inside one)
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-class BatchSizer:
-    """Keeps each batch's transaction near the target duration, whatever a row of this table costs to delete.
+def _referencing(model):
+    return sum(1 for rel in model._meta.related_objects if rel.one_to_many or rel.one_to_one)
 
-    Deleting a row that other tables reference costs one foreign-key check per referencing table (PostgreSQL runs
-    them at commit; on SQLite each batch also rewrites the pages of the table's secondary indexes it touches), so
-    such tables start with proportionally smaller batches; then each batch's measured time shrinks or grows the
-    next one, between MINIMUM_BATCH rows and the configured size.
+
+class BatchBudget:
+    """How many rows of a table fit in what is left of a batch's time, learned from the batches measured so far.
+
+    A batch takes a fixed time (its commit, its progress row) plus, for each table, rows × the cost of one row of
+    that table. Deleting a row that other tables reference costs one foreign-key check per referencing table
+    (PostgreSQL runs them at commit), and on SQLite each row also rewrites pages of the table's secondary indexes,
+    so the first guess of a table's cost grows with the tables that reference it; then every measured batch
+    corrects the costs of the tables it touched towards what it really took. Until a table has been measured, a
+    batch takes at most FIRST_ROWS of it (fewer for a referenced table): a guess can be far off on a large
+    tenant whose indexes no longer fit in memory. The first table of a batch always gets at least MINIMUM_BATCH
+    rows: below that the fixed cost dominates, and on a machine slowed by I/O a budget without a floor would
+    shrink to one row and never grow back.
     """
 
-    # Below this, a batch's fixed cost (commit, progress row) dominates: smaller batches would only be slower, and
-    # on a machine slowed by I/O a sizer without a floor shrinks to one row and never grows back.
     MINIMUM_BATCH = 100
+    FIRST_ROWS = 2000
+    FIXED_SECONDS = 0.002
+    ROW_SECONDS = 2e-6  # a row nothing references; measured costs replace it after the first batch
 
-    def __init__(self, model, batch_size, target_seconds):
+    def __init__(self, models, batch_size, target_seconds):
         self.target = target_seconds
         self.maximum = batch_size
-        referencing = sum(1 for rel in model._meta.related_objects if rel.one_to_many or rel.one_to_one)
         self.minimum = min(self.MINIMUM_BATCH, batch_size)
-        self.size = max(self.minimum, batch_size // (1 + referencing)) if target_seconds else batch_size
+        self.cost = {model: self.ROW_SECONDS * (1 + _referencing(model)) for model in models}
+        self.unmeasured = {model: max(self.minimum, self.FIRST_ROWS // (1 + _referencing(model))) for model in models}
 
-    def measured(self, rows, seconds):
-        if not self.target or rows < self.size:
-            return  # a table's last, partial batch says nothing about the right size
-        # Towards the size that takes the target time, damped (square root) so that one slow batch on a busy
-        # machine does not halve the next ones, and never more than doubling or halving at once.
-        factor = min(2.0, max(0.5, (self.target / max(seconds, 1e-6)) ** 0.5))
-        self.size = min(self.maximum, max(self.minimum, int(self.size * factor)))
+    def rows(self, model, batch):
+        """Rows of ``model`` to add to ``batch`` (``{model: rows}`` already in it): 0 when the batch is full."""
+        used_rows = sum(batch.values())
+        room = self.maximum - used_rows
+        if self.target:
+            seconds_left = self.target - self.FIXED_SECONDS - sum(n * self.cost[m] for m, n in batch.items())
+            room = min(room, int(seconds_left / self.cost[model]))
+            if model in self.unmeasured:
+                room = min(room, self.unmeasured[model] - batch.get(model, 0))
+        if not used_rows:
+            room = max(room, self.minimum)
+        return max(room, 0)
+
+    def measured(self, batch, seconds):
+        """Correct the costs of the batch's tables by how far its measured time was from the expected one."""
+        expected = sum(n * self.cost[m] for m, n in batch.items())
+        if not self.target or expected < self.FIXED_SECONDS:
+            return  # a batch of a few rows says nothing about the cost of one
+        for model, n in batch.items():
+            if n >= self.minimum:
+                self.unmeasured.pop(model, None)
+        # Damped (square root), so that one slow batch on a busy machine does not halve the next ones, and never
+        # more than doubling or halving at once.
+        ratio = max(seconds - self.FIXED_SECONDS, 1e-6) / expected
+        factor = min(2.0, max(0.5, ratio**0.5))
+        for model, n in batch.items():
+            if n:
+                self.cost[model] *= factor
 
 
-def _erase_table(company_id, model, progress, sizer, checkpoints):
-    """Passes of keyset batches over the table until no row of the company is left.
+class _Walk:
+    """The batches of one ``erase_rows``: tables in deletion order, each walked by keyset (``id > boundary``).
 
-    The keyset (``id > last boundary``) keeps every batch an index range scan that starts where the previous one
-    ended, instead of re-walking the entries of rows already deleted. A row inserted meanwhile with an id behind
-    the boundary is caught by another pass; whether one is needed is asked with a read, so the closing check
-    never holds the write lock (on PostgreSQL it may walk many dead index entries before vacuum).
+    The keyset keeps every batch an index range scan that starts where the previous one ended, instead of
+    re-walking the entries of rows already deleted. A row inserted meanwhile behind the boundary is caught by
+    another pass over its table before its parents go: a table emptied within one batch is looked at again in that
+    batch on PostgreSQL (on SQLite the batch holds the write lock, so nothing can arrive), and a table emptied over
+    several batches is looked at with a read after the last one, so that check never holds the write lock (on
+    PostgreSQL it may walk many dead index entries before vacuum).
     """
-    total = 0
-    while True:
-        after = None
-        while True:
+
+    def __init__(self, company_id, ordered, progress, budget):
+        self.company_id = company_id
+        self.ordered = ordered
+        self.progress = progress
+        self.budget = budget
+        self.deleted = {graph.entity_name(model): 0 for model in ordered}
+        self.position = 0  # the table being emptied
+        self.after = None  # its keyset boundary: every row of the company up to it is gone
+        self.spanned = False  # whether it took more than one batch
+        self.stepped = None
+
+    def run(self):
+        last_checkpoint, unchecked = time.monotonic(), 0
+        while self.position < len(self.ordered):
             started = time.perf_counter()
-            n, after, more = _erase_batch(company_id, model, after, progress, sizer.size)
-            sizer.measured(n, time.perf_counter() - started)
-            checkpoints.between_batches()
-            total += n
-            if not more:
-                break
-        if not _rows_left(company_id, model):
-            return total
+            batch, closing = self.batch()
+            self.budget.measured(batch, time.perf_counter() - started)
+            unchecked += sum(batch.values())
+            if closing:  # the last batch of a table that took several: anything behind its boundary?
+                if _rows_left(self.company_id, self.ordered[self.position]):
+                    self.after = None
+                else:
+                    self.next_table()
+            if time.monotonic() - last_checkpoint >= SQLITE_CHECKPOINT_SECONDS:
+                _checkpoint()
+                last_checkpoint, unchecked = time.monotonic(), 0
+        if unchecked >= SQLITE_CHECKPOINT_ROWS:
+            _checkpoint()
+
+    def next_table(self):
+        self.position, self.after, self.spanned = self.position + 1, None, False
+
+    def batch(self):
+        """One short transaction: the next rows in deletion order. Returns ``({model: rows}, closing)``."""
+        batch, closing = {}, False
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    cursor.execute(POSTGRES_BATCH_SETTINGS)
+                while self.position < len(self.ordered):
+                    model = self.ordered[self.position]
+                    limit = self.budget.rows(model, batch)
+                    if limit < 1:
+                        break  # the batch is full
+                    self.step(model)
+                    n, boundary = _delete_range(cursor, self.company_id, model, self.after, limit)
+                    batch[model] = batch.get(model, 0) + n
+                    if boundary is not None:  # more rows beyond: the batch is full
+                        self.after, self.spanned = boundary, True
+                        break
+                    if self.spanned:
+                        closing = True
+                        break
+                    if connection.vendor == "postgresql" and n and _rows_left(self.company_id, model, cursor):
+                        self.after = None  # committed meanwhile behind what this batch saw: go over it again
+                        continue
+                    self.next_table()
+            self.report(batch)
+        return batch, closing
+
+    def step(self, model):
+        if self.progress is not None and self.stepped is not model:
+            self.progress.step(f"Deleting {graph.entity_name(model).replace('_', ' ')}")
+            self.stepped = model
+
+    def report(self, batch):
+        rows = {graph.entity_name(model): n for model, n in batch.items() if n}
+        for entity, n in rows.items():
+            self.deleted[entity] += n
+        if self.progress is None:
+            return
+        self.progress.advance(sum(rows.values()))
+        tally = getattr(self.progress, "tally_rows", None)
+        if tally is not None:
+            tally(rows)
+        self.progress.save()
+        self.progress.checkpoint()
 
 
-def _rows_left(company_id, model):
-    table, company = _table(model), _company_column(model)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {table} WHERE {company} = %s LIMIT 1", [company_id])  # noqa: S608
-        return cursor.fetchone() is not None
-
-
-def _erase_batch(company_id, model, after, progress, batch_size):
-    """One short transaction: delete the next ``batch_size`` rows by id. Returns (deleted, boundary, more)."""
+def _delete_range(cursor, company_id, model, after, limit):
+    """Delete up to ``limit`` rows of the company after the boundary ``after``. Returns ``(deleted, boundary)``,
+    the boundary being None when no row of the company is left beyond ``after`` (as far as this batch sees)."""
     table, company, pk = _table(model), _company_column(model), _pk_column(model)
     lower, lower_params = (f" AND {pk} > %s", [after]) if after is not None else ("", [])
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(POSTGRES_BATCH_SETTINGS)
-            # The id of the batch's last row: an index-only walk over at most batch_size entries.
-            cursor.execute(
-                f"SELECT {pk} FROM {table} WHERE {company} = %s{lower} ORDER BY {pk} LIMIT 1 OFFSET %s",  # noqa: S608
-                [company_id, *lower_params, batch_size - 1],
-            )
-            row = cursor.fetchone()
-            upper, upper_params = (f" AND {pk} <= %s", [row[0]]) if row else ("", [])
-            cursor.execute(
-                f"DELETE FROM {table} WHERE {company} = %s{lower}{upper}",  # noqa: S608
-                [company_id, *lower_params, *upper_params],
-            )
-            deleted = max(cursor.rowcount, 0)
-        if progress is not None:
-            progress.advance(deleted)
-            progress.save()
-            progress.checkpoint()
-    return deleted, (row[0] if row else after), row is not None
+    # How many rows are there up to ``limit``, and the id of the last: an index-only walk over at most ``limit``
+    # entries, and for an empty table the only statement.
+    cursor.execute(
+        f"SELECT COUNT(*), MAX(k) FROM (SELECT {pk} AS k FROM {table} WHERE {company} = %s{lower} "  # noqa: S608
+        f"ORDER BY {pk} LIMIT %s) AS next_rows",
+        [company_id, *lower_params, limit],
+    )
+    found, last = cursor.fetchone()
+    if not found:
+        return 0, None
+    # Fewer than ``limit``: this is the table's tail, deleted without an upper bound so that a row committed
+    # meanwhile (PostgreSQL) beyond the last one seen goes too.
+    upper, upper_params = (f" AND {pk} <= %s", [last]) if found >= limit else ("", [])
+    cursor.execute(
+        f"DELETE FROM {table} WHERE {company} = %s{lower}{upper}",  # noqa: S608
+        [company_id, *lower_params, *upper_params],
+    )
+    return max(cursor.rowcount, 0), (last if found >= limit else None)
+
+
+def _rows_left(company_id, model, cursor=None):
+    table, company = _table(model), _company_column(model)
+    sql = f"SELECT 1 FROM {table} WHERE {company} = %s LIMIT 1"  # noqa: S608
+    if cursor is not None:
+        cursor.execute(sql, [company_id])
+        return cursor.fetchone() is not None
+    with _index_reads() as own:
+        own.execute(sql, [company_id])
+        return own.fetchone() is not None
 
 
 # --- stored files (``keel.storage`` walks and deletes them) ----------------------------------------------------

@@ -7,11 +7,12 @@ task runs; nothing here ever talks to a mail server inside a web request or a jo
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from keel.mail.models import OutgoingEmail
@@ -37,6 +38,14 @@ def render_email(template, context):
     text = render_to_string(f"mail/{template}.txt", context).strip() + "\n"
     html = render_to_string(f"mail/{template}.html", {**context, "subject": subject})
     return subject, text, html
+
+
+def load_templates():
+    """Compile every e-mail template once (the template loader keeps them), so that the first e-mail a process
+    queues does not pay for parsing them: a worker calls this when it starts (``keel.jobs.tasks.prepare_worker``)."""
+    folder = Path(__file__).resolve().parent / "templates" / "mail"
+    for path in sorted(folder.glob("*.*")):
+        get_template(f"mail/{path.name}")
 
 
 def queue_email(to, kind, template, context, *, company_id=None, user_id=None):

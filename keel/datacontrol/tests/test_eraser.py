@@ -4,10 +4,12 @@ from django.core.files.storage import default_storage
 
 from keel.contacts.models import (
     Attachment,
+    Contact,
     ContactEvent,
 )
 from keel.datacontrol import eraser, graph
 from keel.datacontrol.tests.factories import dump, make_crm_data, non_crm_models
+from keel.jobs.progress import NoProgress
 from keel.testing import make_company, make_user
 
 
@@ -20,6 +22,7 @@ class InterruptAfter:
         self.seen = 0
         self.done = 0
         self.last = 0
+        self.sizes = []  # rows deleted by each batch, in order
 
     def step(self, text):
         pass
@@ -27,6 +30,7 @@ class InterruptAfter:
     def advance(self, n):
         self.done += n
         self.last = n
+        self.sizes.append(n)
 
     def save(self):
         pass
@@ -82,8 +86,29 @@ def test_erase_rows_goes_children_first_in_batches_that_report_progress(two_comp
     progress = InterruptAfter(batches=0)  # never interrupts
     deleted = eraser.erase_rows(acme.pk, graph.crm_models(), progress=progress, batch_size=5)
     assert progress.done == sum(deleted.values()) == 57
-    # 18 events in batches of 5 is 4 batches, plus one empty pass; at least one batch per table.
-    assert progress.seen >= 4 + len(graph.crm_models())
+    # Never more than 5 rows in one transaction, each batch reported (and checkpointed) once.
+    assert max(progress.sizes) == 5 and len(progress.sizes) == progress.seen >= 57 / 5
+
+
+def test_a_small_company_goes_in_one_transaction_across_its_tables(two_companies):
+    """The fixed cost of a batch is paid once for a small company, not once per table."""
+    acme, globex = two_companies
+    globex_before = dump(globex)
+    progress = InterruptAfter(batches=0)
+    deleted = eraser.erase_rows(acme.pk, graph.crm_models(), progress=progress)
+    assert progress.sizes == [57] and sum(deleted.values()) == 57
+    assert eraser.remaining_rows(acme.pk, graph.crm_models()) == {}
+    assert dump(globex) == globex_before
+
+
+def test_the_tally_of_a_batch_across_tables_names_each_table(two_companies):
+    from keel.datacontrol.deletion import DeletionProgress
+
+    acme, _ = two_companies
+    counted = eraser.count_rows(acme.pk, graph.crm_models())
+    tracker = DeletionProgress(NoProgress())
+    eraser.erase_rows(acme.pk, graph.crm_models(), progress=tracker, batch_size=7)
+    assert tracker.rows == {entity: n for entity, n in counted.items() if n} and tracker.done == 57
 
 
 @pytest.mark.parametrize("crash_in_batch", [1, 3, 6, 11, 17])
@@ -167,14 +192,31 @@ def test_erase_files_removes_one_subfolder_or_everything_and_is_idempotent(two_c
     assert eraser.remaining_files(globex.pk) == globex_files != []
 
 
-def test_the_batch_sizer_shrinks_on_slow_batches_but_never_below_its_floor_and_grows_back():
-    from keel.contacts.models import ContactEvent
-    from keel.datacontrol.eraser import BatchSizer
+def test_the_batch_budget_shrinks_on_slow_batches_but_never_below_its_floor_and_grows_back():
+    from keel.datacontrol.eraser import BatchBudget
 
-    sizer = BatchSizer(ContactEvent, batch_size=2000, target_seconds=0.07)
+    budget = BatchBudget([ContactEvent], batch_size=50_000, target_seconds=0.04)
     for _ in range(30):  # a machine slowed by I/O: every batch far over the target
-        sizer.measured(sizer.size, 5.0)
-    assert sizer.size == BatchSizer.MINIMUM_BATCH
-    for _ in range(30):  # the machine recovers
-        sizer.measured(sizer.size, 0.001)
-    assert sizer.size == 2000
+        budget.measured({ContactEvent: budget.rows(ContactEvent, {})}, 5.0)
+    assert budget.rows(ContactEvent, {}) == BatchBudget.MINIMUM_BATCH
+    for _ in range(60):  # the machine recovers
+        budget.measured({ContactEvent: budget.rows(ContactEvent, {})}, 0.001)
+    assert budget.rows(ContactEvent, {}) == 50_000
+
+
+def test_the_batch_budget_shares_one_transaction_between_tables_by_their_cost():
+    from keel.datacontrol.eraser import BatchBudget
+
+    budget = BatchBudget([ContactEvent, Contact], batch_size=50_000, target_seconds=0.04)
+    # Until a table is measured, a batch takes a cautious share of it: fewer rows of a table others reference.
+    assert budget.rows(Contact, {}) < budget.rows(ContactEvent, {}) == BatchBudget.FIRST_ROWS
+    budget.measured({ContactEvent: 2000}, 0.004)
+    budget.measured({Contact: budget.rows(Contact, {})}, 0.01)
+    alone = budget.rows(Contact, {})
+    assert 0 < budget.rows(Contact, {ContactEvent: 5_000}) < alone
+    # Measured, a contact still costs more than an event (it is referenced by many tables), so fewer fit.
+    assert alone < budget.rows(ContactEvent, {})
+    # A full batch takes nothing more; the first table of a batch always gets the floor.
+    assert budget.rows(Contact, {ContactEvent: 10**6}) == 0
+    budget.measured({Contact: alone}, 50.0)
+    assert budget.rows(Contact, {}) >= BatchBudget.MINIMUM_BATCH

@@ -31,7 +31,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 WORKERS = 3
 IMPORT_ROWS = 1000
-WORKER_ENV = {"KEEL_BATCH_SIZE": "10", "KEEL_JOB_LEASE_SECONDS": "2", "KEEL_JOB_HEARTBEAT_SECONDS": "0.2"}
+WORKER_ENV = {
+    "KEEL_BATCH_SIZE": "10",
+    "KEEL_DELETION_BATCH_ROWS": "10",
+    "KEEL_JOB_LEASE_SECONDS": "2",
+    "KEEL_JOB_HEARTBEAT_SECONDS": "0.2",
+}
 
 
 def csv_of(rows, prefix):

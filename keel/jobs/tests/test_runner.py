@@ -384,3 +384,17 @@ def test_an_internal_error_in_a_deletion_is_retried_past_the_last_attempt(compan
     for attempt in (1, 2):
         retried = run_job(job.pk)
         assert (retried.state, retried.attempts) == (DataJob.State.QUEUED, attempt)
+
+
+def test_a_worker_prepares_the_urlconf_and_every_email_template_before_its_first_job(monkeypatch):
+    from django.urls import get_resolver
+
+    from keel.jobs.tasks import prepare_worker
+    from keel.mail import outbox
+
+    loaded = []
+    monkeypatch.setattr(outbox, "get_template", lambda name: loaded.append(name))
+    prepare_worker()
+    assert get_resolver()._populated  # links can be reversed without loading anything more
+    assert "mail/deletion_confirmation.txt" in loaded and "mail/base.html" in loaded
+    assert len(loaded) == len(set(loaded)) >= 16

@@ -38,7 +38,7 @@ def test_sigkill_in_the_middle_then_the_deletion_completes(company, other_compan
     receipt_pk = started.receipt.pk
     env = {
         "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"].get("location", ""),
-        "KEEL_BATCH_SIZE": "5",
+        "KEEL_DELETION_BATCH_ROWS": "5",
         "KEEL_JOB_LEASE_SECONDS": "2",
         "KEEL_JOB_HEARTBEAT_SECONDS": "0.2",
     }

@@ -19,7 +19,7 @@ CSV = b"Email,First Name,Last Name\nada@example.com,Ada,Lovelace\ngrace@example.
 @pytest.fixture
 def small_batches(monkeypatch):
     """The worker deletes in small batches, so that the deletion lasts long enough to be watched."""
-    monkeypatch.setenv("KEEL_BATCH_SIZE", "25")
+    monkeypatch.setenv("KEEL_DELETION_BATCH_ROWS", "25")
 
 
 @pytest.mark.browser

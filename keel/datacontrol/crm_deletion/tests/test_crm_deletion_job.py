@@ -169,7 +169,7 @@ class CrashingProgress(Progress):
 
 @pytest.mark.parametrize("crash_in_batch", [1, 4, 12])
 def test_a_run_killed_mid_way_is_resumed_with_the_same_total_and_finishes_once(acme, admin, settings, crash_in_batch):
-    settings.KEEL_BATCH_SIZE = 3
+    settings.KEEL_DELETION_BATCH_ROWS = 3
     job = do_start_crm_deletion(admin.company, actor=admin)
     running = claim(job.pk)
     with pytest.raises(SystemExit):

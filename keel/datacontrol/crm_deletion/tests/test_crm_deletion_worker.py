@@ -49,7 +49,7 @@ def test_sigkill_of_the_worker_mid_run_then_the_reaper_resumes_it_to_completion(
     admin = allowed_admin(company)
     env = {
         "KEEL_FILES_DIR": settings.STORAGES["default"]["OPTIONS"].get("location", ""),
-        "KEEL_BATCH_SIZE": "40",
+        "KEEL_DELETION_BATCH_ROWS": "40",
         "KEEL_JOB_LEASE_SECONDS": "2",
     }
     worker = start_worker(env)

@@ -7,7 +7,7 @@ from django_tasks_db.management.commands import db_worker
 
 from keel.jobs.progress import request_worker_stop
 from keel.jobs.registry import PERIODIC
-from keel.jobs.tasks import reap_stale_jobs
+from keel.jobs.tasks import prepare_worker, reap_stale_jobs
 
 logger = logging.getLogger("keel.jobs")
 
@@ -50,6 +50,7 @@ class Command(db_worker.Command):
         parser.set_defaults(interval=0.5)
 
     def handle(self, *args, **options):
+        prepare_worker()  # so that no job's time includes loading the URLconf and the e-mail templates
         # The reaper lives in the worker, so the embedded default needs no cron and no extra process.
         interval = max(1.0, min(10.0, settings.KEEL_JOB_LEASE_SECONDS / 3))
         threading.Thread(target=reap_forever, args=(threading.Event(), interval), daemon=True).start()
