@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from django.db import connection
 
+from keel import bulk
 from keel.contacts.models import Contact, ContactEvent
 
 CONTACT_FIELDS = (
@@ -31,7 +32,7 @@ CONTACT_FIELDS = (
 )
 UPDATABLE = ("first_name", "last_name", "phone", "company_name", "job_title", "lifecycle_stage", "custom_fields")
 EVENT_FIELDS = ("company_id", "contact_id", "kind", "title", "data", "occurred_at")
-MAX_PARAMETERS = 30000  # within every backend's limit on the parameters of one statement
+MAX_PARAMETERS = bulk.MAX_PARAMETERS
 
 
 def _columns(model, names):
@@ -106,26 +107,12 @@ def insert_contacts(rows):
     if not rows:
         return []
     if is_postgresql():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [Contact._meta.db_table, len(rows)],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        _copy(Contact, ("id", *CONTACT_FIELDS), ((pk, *row) for pk, row in zip(ids, rows, strict=True)))
+        ids = bulk.reserve_ids(Contact, len(rows))
+        bulk.copy_values(Contact, ("id", *CONTACT_FIELDS), ((pk, *row) for pk, row in zip(ids, rows, strict=True)))
         return ids
-    by_email = {}
-    per_statement = max(1, min(1000, MAX_PARAMETERS // len(CONTACT_FIELDS)))
-    marks = f"({', '.join(['%s'] * len(CONTACT_FIELDS))})"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {_table(Contact)} ({_columns(Contact, CONTACT_FIELDS)}) "  # noqa: S608
-                f"VALUES {', '.join([marks] * len(chunk))} RETURNING id, email",
-                [value for row in chunk for value in row],
-            )
-            by_email.update((email, pk) for pk, email in cursor.fetchall())
+    by_email = dict(
+        (email, pk) for pk, email in bulk.insert_values(Contact, CONTACT_FIELDS, rows, returning=("id", "email"))
+    )
     return [by_email[row[1]] for row in rows]
 
 
@@ -134,18 +121,9 @@ def insert_events(rows):
     if not rows:
         return
     if is_postgresql():
-        _copy(ContactEvent, EVENT_FIELDS, rows)
-        return
-    per_statement = max(1, min(1000, MAX_PARAMETERS // len(EVENT_FIELDS)))
-    marks = f"({', '.join(['%s'] * len(EVENT_FIELDS))})"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {_table(ContactEvent)} ({_columns(ContactEvent, EVENT_FIELDS)}) "  # noqa: S608
-                f"VALUES {', '.join([marks] * len(chunk))}",
-                [value for row in chunk for value in row],
-            )
+        bulk.copy_values(ContactEvent, EVENT_FIELDS, rows)
+    else:
+        bulk.insert_values(ContactEvent, EVENT_FIELDS, rows)
 
 
 def update_contacts(rows):
@@ -173,15 +151,6 @@ def update_contacts(rows):
                 f"FROM (VALUES {', '.join([marks] * len(chunk))}) AS v(id, {', '.join(columns)}) WHERE c.id = v.id",
                 [value for row in chunk for value in row],
             )
-
-
-def _copy(model, names, rows):
-    """``COPY … FROM STDIN`` on the connection's own transaction (PostgreSQL); its errors become Django's (a
-    unique violation is an ``IntegrityError``, as from any other statement)."""
-    with connection.wrap_database_errors, connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {_table(model)} ({_columns(model, names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
 
 
 # PostgreSQL plans the lookup of a batch's addresses from its statistics of the contacts table. For a company that

@@ -10,8 +10,8 @@ import json
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from keel.bulk import insert_rows
 from keel.contacts import history
-from keel.contacts.bulk import insert_rows
 from keel.contacts.imports import load
 from keel.contacts.imports.load import UPDATABLE
 from keel.contacts.models import Contact, ContactTag, Tag

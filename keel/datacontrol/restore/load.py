@@ -7,10 +7,10 @@ attachments, campaigns and workflows) have an adapter in ``adapters.py``.
 """
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import transaction
 from django.db.models import ForeignKey
-from django.utils import timezone
 
+from keel.bulk import load_rows
 from keel.datacontrol import graph
 from keel.datacontrol.restore import adapters
 
@@ -66,8 +66,10 @@ class Restorer:
             rows = self._map_references(model, entity, batch)
             if plain:
                 old_ids = [row.pop("id", None) for row in rows]
+                for row in rows:
+                    row["company_id"] = self.company.pk
                 with transaction.atomic():
-                    new_ids = insert_rows(model, self.company.pk, rows)
+                    new_ids = load_rows(model, rows)
                 pairs = list(zip(old_ids, new_ids, strict=True))
             else:
                 objects = adapter.build(self, model, rows)
@@ -113,96 +115,3 @@ class Restorer:
 
 def _fields_by_column(model):
     return {f.attname: f for f in model._meta.concrete_fields if f.name != "company" and not f.primary_key}
-
-
-def insert_rows(model, company_id, rows):
-    """Insert ``rows`` (``{attname: value}``) as rows of ``company_id`` and return their new ids, in order.
-
-    What ``bulk_create`` does for a model without save logic, minus building an instance per row: each value
-    prepared by its field, defaults for the columns the archive lacks (a field added after the export). PostgreSQL
-    takes the batch as one ``COPY`` with ids drawn from the table's sequence beforehand; SQLite as multi-row
-    ``INSERT … RETURNING id`` statements. Measured in the restore benchmark (docs/benchmarks.md).
-    """
-    if not rows:
-        return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    prepare = [_preparer(field, company_id) for field in fields]
-    if connection.vendor == "postgresql":
-        return _copy_rows(model, fields, prepare, rows)
-    return _insert_returning(model, fields, prepare, rows)
-
-
-def _copy_rows(model, fields, prepare, rows):
-    quote, table, pk = connection.ops.quote_name, model._meta.db_table, model._meta.pk.column
-    columns = ", ".join(quote(c) for c in [pk, *(f.column for f in fields)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, len(rows)]
-        )
-        new_ids = [row[0] for row in cursor.fetchall()]
-        # Identifiers come from model metadata through quote_name; the rows travel as COPY data.
-        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
-            for new_id, row in zip(new_ids, rows, strict=True):
-                copy.write_row((new_id, *(fn(row) for fn in prepare)))
-    return new_ids
-
-
-def _insert_returning(model, fields, prepare, rows):
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 (names from metadata)
-    tail = f" RETURNING {quote(model._meta.pk.column)}"
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, connection.ops.bulk_batch_size(fields, rows))
-    new_ids = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            values = [fn(row) for row in chunk for fn in prepare]
-            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, values)
-            new_ids.extend(row[0] for row in cursor.fetchall())
-    return new_ids
-
-
-def _preparer(field, company_id):
-    """A function from a row to the database value of ``field``, as ``bulk_create`` would have prepared it."""
-    if field.attname == "company_id":
-        return lambda row: company_id
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        now = field.get_db_prep_save(timezone.now(), connection)
-        return lambda row: now
-    name, default = field.attname, field.get_default()
-    if _stored_as_read(field):
-        return lambda row: row.get(name, default)
-    database = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-thread proxy, in this hot loop
-
-    def prepare(row):
-        return field.get_db_prep_save(row.get(name, default), database)
-
-    return prepare
-
-
-# Columns whose value, as the archive reader types it (str, int, bool or None), is what the database stores: their
-# field's preparation would hand it back unchanged. Times, JSON, decimals and UUIDs are prepared by their field.
-STORED_AS_READ = {
-    "CharField",
-    "TextField",
-    "SlugField",
-    "EmailField",
-    "BooleanField",
-    "IntegerField",
-    "BigIntegerField",
-    "SmallIntegerField",
-    "PositiveIntegerField",
-    "PositiveBigIntegerField",
-    "PositiveSmallIntegerField",
-    "AutoField",
-    "BigAutoField",
-}
-
-
-def _stored_as_read(field):
-    target = field.target_field if isinstance(field, ForeignKey) else field
-    kind = target.get_internal_type()
-    # PostgreSQL stores the archive's times (aware, UTC) as they are; SQLite needs them as text.
-    return kind in STORED_AS_READ or (kind == "DateTimeField" and connection.vendor == "postgresql")
