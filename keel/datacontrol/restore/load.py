@@ -7,12 +7,13 @@ attachments, campaigns and workflows) have an adapter in ``adapters.py``.
 """
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import ForeignKey
 
 from keel.bulk import load_rows
 from keel.datacontrol import graph
 from keel.datacontrol.restore import adapters
+from keel.datacontrol.restore.archive import ArchiveCorrupt
 
 SKIPPED_LISTED = 1000  # rows named one by one in the report; beyond that they are counted per entity
 
@@ -62,14 +63,13 @@ class Restorer:
         if self.progress:
             self.progress.step(f"Restoring {entity.replace('_', ' ')}")
         plain = type(adapter) is adapters.Adapter
-        for batch in self.archive.rows(entity, self.batch_size):
+        for batch in self.archive.rows(entity, self.batch_size, json_as_text=plain):
             rows = self._map_references(model, entity, batch)
             if plain:
                 old_ids = [row.pop("id", None) for row in rows]
                 for row in rows:
                     row["company_id"] = self.company.pk
-                with transaction.atomic():
-                    new_ids = load_rows(model, rows)
+                new_ids = self._load(model, entity, rows)
                 pairs = list(zip(old_ids, new_ids, strict=True))
             else:
                 objects = adapter.build(self, model, rows)
@@ -83,16 +83,31 @@ class Restorer:
                 self.progress.advance(len(batch))
                 self.progress.checkpoint()
 
+    def _load(self, model, entity, rows):
+        """One batch written in its own transaction. The database checks what the archive reader passed through
+        as text (JSON cells): a value it refuses names the file, like any other damage the check did not see."""
+        try:
+            with transaction.atomic():
+                return load_rows(model, rows)
+        except (DataError, IntegrityError) as exc:
+            path = self.archive.files[entity]["path"]
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ArchiveCorrupt(f"{path}: a row cannot be stored ({reason}).", file=path) from None
+
     def _map_references(self, model, entity, batch):
         """The batch with every foreign key turned into the new id of its target; rows that cannot keep a
         required reference are left out, each with its reason in the report."""
         fields = _fields_by_column(model)
         present = {c["name"] for c in self.archive.files[entity]["columns"]}
-        keep = [{k: v for k, v in row.items() if k in fields or k == "id"} for row in batch]
+        # The company's column (the target company is set by the writer) and columns this Keel no longer has.
+        unknown = present - set(fields) - {"id"}
+        for row in batch:
+            for column in unknown:
+                del row[column]
         for column, field in fields.items():
             if isinstance(field, ForeignKey) and column in present:
-                keep = self._map_column(entity, keep, column, field)
-        return keep
+                batch = self._map_column(entity, batch, column, field)
+        return batch
 
     def _map_column(self, entity, rows, column, field):
         target = graph.entity_name(field.related_model) if graph.is_tenant_model(field.related_model) else None

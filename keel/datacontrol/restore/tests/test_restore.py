@@ -1,6 +1,7 @@
 """Restore through the API and the job: the round trip, every refusal, all or nothing, users merged, skipped and
 invited, and tenant isolation."""
 
+import csv
 import io
 
 import pytest
@@ -14,7 +15,7 @@ from keel.datacontrol.actors import COMMAND_LINE
 from keel.datacontrol.company_deletion.actions import do_start_company_deletion
 from keel.datacontrol.restore import actions as restores
 from keel.datacontrol.restore import adapters
-from keel.datacontrol.restore.tests.archives import export_bytes, rewrite_archive, round_trip_differences
+from keel.datacontrol.restore.tests.archives import csv_rows, export_bytes, rewrite_archive, round_trip_differences
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
 from keel.marketing.models import Campaign, Workflow
@@ -173,6 +174,45 @@ def test_damage_found_by_the_job_fails_it_naming_the_file_and_leaves_the_company
     assert job.state == DataJob.State.FAILED
     assert "contact_events.csv" in job.error and "Nothing was restored" in job.error
     assert restores.holdings(empty_target) == {}
+
+
+def edit_cells(data, path, column, value):
+    """The archive with one column of every row of a file set to ``value``, checksums fixed: damage that only
+    reading the values finds."""
+    rows = csv_rows(data, path)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({**row, column: value} for row in rows)
+    return rewrite_archive(data, replace={path: out.getvalue().encode()})
+
+
+def restore_and_fail(data, company):
+    restores.do_start_restore(company, as_upload(data), actor=company.admin)
+    [job] = run_queued_jobs()
+    assert job.state == DataJob.State.FAILED
+    assert restores.holdings(company) == {}
+    return job.error
+
+
+def test_a_value_that_cannot_be_read_fails_the_job_naming_file_line_and_column(archive_of_acme, empty_target):
+    error = restore_and_fail(edit_cells(archive_of_acme, "contacts.csv", "created_at", "yesterday"), empty_target)
+    assert "contacts.csv, line 2: a value cannot be read (created_at is not a valid datetime: “yesterday”)" in error
+
+
+def test_a_json_cell_the_database_refuses_fails_the_job_naming_the_file(archive_of_acme, empty_target):
+    error = restore_and_fail(edit_cells(archive_of_acme, "contacts.csv", "custom_fields", "{not json"), empty_target)
+    assert error.startswith("contacts.csv: a row cannot be stored (")
+
+
+def test_json_cells_come_back_as_the_values_they_were(archive_of_acme, empty_target):
+    edited = edit_cells(archive_of_acme, "contacts.csv", "custom_fields", '{"tier": "gold", "seats": [1, 2.5, null]}')
+    restores.do_start_restore(empty_target, as_upload(edited), actor=empty_target.admin)
+    [job] = run_queued_jobs()
+    assert job.state == DataJob.State.SUCCEEDED
+    values = {c.custom_fields["tier"] for c in Contact.objects.filter(company=empty_target)}
+    assert values == {"gold"}
+    assert Contact.objects.filter(company=empty_target, custom_fields__seats__1=2.5).count() == 3
 
 
 def test_a_company_that_holds_data_is_refused_naming_what(archive_of_acme, empty_target):

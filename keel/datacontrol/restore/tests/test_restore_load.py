@@ -2,7 +2,9 @@
 
 import pytest
 
-from keel.bulk import load_rows
+from datetime import UTC, datetime, timedelta, timezone
+
+from keel.bulk import JSONText, load_rows
 from keel.contacts.models import Contact, ContactEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,3 +34,18 @@ def test_typed_values_are_stored_as_the_orm_would_store_them(company):
     [event_id] = load_rows(ContactEvent, [event])
     assert ContactEvent.objects.get(pk=event_id).contact == contact
     assert load_rows(Contact, []) == []
+
+
+def test_encoded_json_is_stored_as_the_value_it_encodes(company):
+    [contact_id] = load_rows(Contact, [{"company_id": company.pk, "custom_fields": JSONText('{"a": [1, "b"]}')}])
+    assert Contact.objects.get(pk=contact_id).custom_fields == {"a": [1, "b"]}
+
+
+def test_aware_times_in_any_zone_are_stored_as_the_orm_stores_them(company):
+    paris = datetime(2026, 3, 29, 3, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+    [loaded] = load_rows(Contact, [{"company_id": company.pk, "created_at": paris}])
+    by_orm = Contact.objects.create(company=company)
+    Contact.objects.filter(pk=by_orm.pk).update(created_at=paris)
+    stored = Contact.objects.get(pk=loaded).created_at
+    assert stored == Contact.objects.get(pk=by_orm.pk).created_at == datetime(2026, 3, 29, 1, 30, 15, 123456, UTC)
+    assert Contact.objects.filter(pk=loaded, created_at__gte=paris, created_at__lte=paris).exists()
