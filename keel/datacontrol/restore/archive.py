@@ -119,7 +119,8 @@ class Archive:
         for cells in self.raw_rows(entity):
             line += 1
             try:
-                batch.append(dict(zip(names, [parse(cell) for parse, cell in zip(parsers, cells, strict=True)])))
+                values = [parse(cell) for parse, cell in zip(parsers, cells, strict=True)]
+                batch.append(dict(zip(names, values, strict=True)))
             except (ValueError, TypeError, KeyError, ArithmeticError):
                 reason = self._reason(entry, cells)
                 raise ArchiveCorrupt(f"{entry['path']}, line {line}: {reason}", file=entry["path"]) from None

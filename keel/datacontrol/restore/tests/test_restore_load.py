@@ -1,8 +1,8 @@
 """The bulk load behind restore (keel.bulk.load_rows): what bulk_create would store, without an instance per row."""
 
-import pytest
-
 from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 from keel.bulk import JSONText, load_rows
 from keel.contacts.models import Contact, ContactEvent
