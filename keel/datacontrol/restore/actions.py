@@ -17,7 +17,7 @@ from keel.datacontrol import graph
 from keel.datacontrol.actors import is_operator, requesting_user, require_admin_or_operator
 from keel.datacontrol.restore.archive import Archive
 from keel.datacontrol.restore.encryption import plain_archive
-from keel.datacontrol.restore.verify import verify_or_raise
+from keel.datacontrol.restore.verify import file_sha256, verify_or_raise
 from keel.errors import Conflict
 from keel.jobs.models import DataJob
 from keel.jobs.runner import active_exclusive_job, refusal_for
@@ -25,9 +25,9 @@ from keel.jobs.tasks import create_job
 from keel.storage import company_folder
 
 RESTORE_PERMISSION = "restore_company_data"
-# What makes a company "not empty" for a restore: CRM data, and connections to outside providers.
 # Archives up to this size are verified completely while the administrator waits; larger ones by the job, first.
 INLINE_VERIFY_BYTES = 20 * 1024 * 1024
+# What makes a company "not empty" for a restore: CRM data, and connections to outside providers.
 HOLDINGS = {
     "contacts.Contact": "contacts",
     "contacts.Tag": "tags",
@@ -87,6 +87,7 @@ def open_checked(upload):
     archive = Archive(upload)
     if size <= INLINE_VERIFY_BYTES:
         verify_or_raise(archive)
+        archive.verified = True
     return archive
 
 
@@ -101,6 +102,8 @@ def do_start_restore(company, upload, *, actor, invite_users=False, passphrase=N
     archive = open_checked(upload)
     source = archive.source
     archive.close()
+    # The job need not check again the very bytes checked here: it compares their SHA-256 instead.
+    verified_sha256 = file_sha256(upload) if archive.verified else None
     user = requesting_user(actor)
     upload.seek(0)
     stored = default_storage.save(
@@ -111,6 +114,8 @@ def do_start_restore(company, upload, *, actor, invite_users=False, passphrase=N
             company = lock_company(company) or Company.objects.get(pk=company.pk)
             ensure_company_empty(company)
             params = {"archive": stored, "invite_users": bool(invite_users), "source": source}
+            if verified_sha256:
+                params["verified_sha256"] = verified_sha256
             if is_operator(actor):
                 params["operator"] = actor
             job = create_job(company, DataJob.Kind.RESTORE, requested_by=user, params=params)

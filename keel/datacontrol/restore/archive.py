@@ -69,6 +69,7 @@ class Archive:
         self.manifest = _parse_manifest(raw_manifest)
         self.files = {entry["entity"]: entry for entry in self.manifest["files"]}
         self.unescape = _formula_unescaper(self.manifest.get("csv_formula_escape"))
+        self.verified = False  # checked completely (verify.py) since it was opened
 
     def close(self):
         self.zip.close()

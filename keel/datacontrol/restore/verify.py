@@ -186,6 +186,16 @@ def _verify_stored_file(archive, record):
     return []
 
 
+def file_sha256(fileobj):
+    """The SHA-256 of a whole file, read from its start; the file is left at its start."""
+    fileobj.seek(0)
+    digest = hashlib.sha256()
+    while chunk := fileobj.read(READ_CHUNK):
+        digest.update(chunk)
+    fileobj.seek(0)
+    return digest.hexdigest()
+
+
 def _advance(progress, n):
     if progress and n:
         progress.advance(n)

@@ -6,6 +6,8 @@ import io
 
 import pytest
 from django.core import mail
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from keel.accounts.models import ApiToken, Company, User
@@ -15,6 +17,7 @@ from keel.datacontrol.actors import COMMAND_LINE
 from keel.datacontrol.company_deletion.actions import do_start_company_deletion
 from keel.datacontrol.restore import actions as restores
 from keel.datacontrol.restore import adapters
+from keel.datacontrol.restore import job as restore_job
 from keel.datacontrol.restore.tests.archives import csv_rows, export_bytes, rewrite_archive, round_trip_differences
 from keel.integrations.models import IntegrationConnection
 from keel.jobs.models import DataJob
@@ -213,6 +216,24 @@ def test_json_cells_come_back_as_the_values_they_were(archive_of_acme, empty_tar
     values = {c.custom_fields["tier"] for c in Contact.objects.filter(company=empty_target)}
     assert values == {"gold"}
     assert Contact.objects.filter(company=empty_target, custom_fields__seats__1=2.5).count() == 3
+
+
+def test_the_job_does_not_read_again_an_archive_the_upload_checked(archive_of_acme, empty_target, monkeypatch):
+    monkeypatch.setattr(restore_job, "verify", lambda *args: pytest.fail("checked twice"))
+    restores.do_start_restore(empty_target, as_upload(archive_of_acme), actor=empty_target.admin)
+    [job] = run_queued_jobs()
+    assert job.state == DataJob.State.SUCCEEDED and Contact.objects.filter(company=empty_target).count() == 3
+
+
+def test_a_stored_archive_changed_after_the_upload_check_is_checked_again_by_the_job(archive_of_acme, empty_target):
+    job = restores.do_start_restore(empty_target, as_upload(archive_of_acme), actor=empty_target.admin)
+    damaged = rewrite_archive(archive_of_acme, replace={"contact_events.csv": b"garbage"}, fix_checksums=False)
+    default_storage.delete(job.params["archive"])
+    assert default_storage.save(job.params["archive"], ContentFile(damaged)) == job.params["archive"]
+    [job] = run_queued_jobs()
+    assert job.state == DataJob.State.FAILED
+    assert "contact_events.csv" in job.error and "Nothing was restored" in job.error
+    assert restores.holdings(empty_target) == {}
 
 
 def test_a_company_that_holds_data_is_refused_naming_what(archive_of_acme, empty_target):
