@@ -12,7 +12,7 @@ Building thousands of model instances per batch would cost several times the dat
 """
 
 import operator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.constants import OnConflict
@@ -59,10 +59,15 @@ def _aware_datetime_adapter(field, db):
     through the field. Django's own path costs about 15 µs a value, most of a restored event's preparation."""
     sqlite = db.vendor == "sqlite"
     zone = db.timezone if sqlite else None
+    utc_text = sqlite and zone.utcoffset(None) == timedelta(0)
 
     def adapt(value):
         if type(value) is datetime and value.tzinfo is not None:
-            return str(value.astimezone(zone).replace(tzinfo=None)) if sqlite else value
+            if not sqlite:
+                return value
+            if utc_text and value.tzinfo is UTC:  # "… 12:00:00.5+00:00" without its offset, as str(naive) gives
+                return value.isoformat(" ")[:-6]
+            return str(value.astimezone(zone).replace(tzinfo=None))
         return field.get_db_prep_save(value, db)
 
     return adapt

@@ -41,11 +41,19 @@ def test_encoded_json_is_stored_as_the_value_it_encodes(company):
     assert Contact.objects.get(pk=contact_id).custom_fields == {"a": [1, "b"]}
 
 
-def test_aware_times_in_any_zone_are_stored_as_the_orm_stores_them(company):
-    paris = datetime(2026, 3, 29, 3, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
-    [loaded] = load_rows(Contact, [{"company_id": company.pk, "created_at": paris}])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 29, 3, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, 15, tzinfo=UTC),
+    ],
+    ids=["paris", "utc", "utc-whole-second"],
+)
+def test_aware_times_in_any_zone_are_stored_as_the_orm_stores_them(company, moment):
+    [loaded] = load_rows(Contact, [{"company_id": company.pk, "created_at": moment}])
     by_orm = Contact.objects.create(company=company)
-    Contact.objects.filter(pk=by_orm.pk).update(created_at=paris)
+    Contact.objects.filter(pk=by_orm.pk).update(created_at=moment)
     stored = Contact.objects.get(pk=loaded).created_at
-    assert stored == Contact.objects.get(pk=by_orm.pk).created_at == datetime(2026, 3, 29, 1, 30, 15, 123456, UTC)
-    assert Contact.objects.filter(pk=loaded, created_at__gte=paris, created_at__lte=paris).exists()
+    assert stored == Contact.objects.get(pk=by_orm.pk).created_at == moment.astimezone(UTC)
+    assert Contact.objects.filter(pk=loaded, created_at__gte=moment, created_at__lte=moment).exists()
