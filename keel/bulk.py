@@ -12,9 +12,10 @@ Building thousands of model instances per batch would cost several times the dat
 """
 
 import operator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models.constants import OnConflict
 
 MAX_PARAMETERS = 30000  # within every backend's limit on the parameters of one statement
@@ -22,6 +23,25 @@ MAX_PARAMETERS = 30000  # within every backend's limit on the parameters of one 
 
 def _db():
     return connections[DEFAULT_DB_ALIAS]  # the connection itself: the proxy costs a lookup per attribute
+
+
+@contextmanager
+def batch_transaction():
+    """The transaction of one batch of a job that redoes lost batches (an import, a restore). On PostgreSQL its
+    commit does not wait for the disk (``synchronous_commit = off``), which cost a restore a quarter of its time in
+    commits of a few thousand rows each.
+
+    Safe because a crash of the database server can lose only the last such commits, each whole, with the job
+    position committed in them; the job then resumes from the position that survived (an import) or starts again
+    (a restore). The job's end is committed as usual, and PostgreSQL writes its log in order: once the end is on
+    disk, so is every batch before it. The eraser's batches do the same (keel/datacontrol/eraser.py).
+    """
+    with transaction.atomic():
+        db = _db()
+        if db.vendor == "postgresql":
+            with db.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
 
 
 def writable_fields(model):

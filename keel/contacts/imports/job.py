@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from keel.bulk import batch_transaction
 from keel.contacts.imports import engine, load, report, writer
 from keel.contacts.imports.files import REPORT_NAME
 from keel.jobs import outbox
@@ -124,7 +125,7 @@ def _import_batch(job, progress, cursor, batch):
     event_data = {"job_id": job.pk, "file": params["filename"]}
     for attempt in range(3):
         try:
-            with transaction.atomic():
+            with batch_transaction():
                 created, updated = writer.write_batch(
                     job.company_id,
                     good,

@@ -7,10 +7,10 @@ attachments, campaigns and workflows) have an adapter in ``adapters.py``.
 """
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError
 from django.db.models import ForeignKey
 
-from keel.bulk import load_rows
+from keel.bulk import batch_transaction, load_rows
 from keel.datacontrol import graph
 from keel.datacontrol.restore import adapters
 from keel.datacontrol.restore.archive import ArchiveCorrupt
@@ -73,7 +73,7 @@ class Restorer:
                 pairs = list(zip(old_ids, new_ids, strict=True))
             else:
                 objects = adapter.build(self, model, rows)
-                with transaction.atomic():
+                with batch_transaction():
                     created = model.objects.bulk_create([obj for _, obj in objects])
                     adapter.after_create(self, objects)
                 pairs = [(old, obj.pk) for (old, _), obj in zip(objects, created, strict=True)]
@@ -87,7 +87,7 @@ class Restorer:
         """One batch written in its own transaction. The database checks what the archive reader passed through
         as text (JSON cells): a value it refuses names the file, like any other damage the check did not see."""
         try:
-            with transaction.atomic():
+            with batch_transaction():
                 return load_rows(model, rows)
         except (DataError, IntegrityError) as exc:
             path = self.archive.files[entity]["path"]
