@@ -55,7 +55,7 @@ class JSONText(str):
 
 def _adapter(field, db):
     """How a Python value becomes a database value for this column, or None when it needs no conversion (JSON,
-    times and UUIDs depend on the backend). A batch writes one timestamp into many rows: converted once each."""
+    times and UUIDs depend on the backend). UUIDs are converted once each: a batch repeats the same few."""
     if isinstance(field, models.JSONField):
         ops, encoder = db.ops, field.encoder
         return lambda value: str(value) if type(value) is JSONText else ops.adapt_json_value(value, encoder)
