@@ -70,7 +70,11 @@ def _merge_partial(stored, run):
         old["scenarios"].update(size["scenarios"])
         old["ratios"], old["targets"] = ratios(old["scenarios"]), targets(old["scenarios"])
         old.setdefault("partial_updates", []).append(
-            {"finished_at": run["finished_at"], "scenarios": sorted(size["scenarios"])}
+            {
+                "finished_at": run["finished_at"],
+                "keel_commit": run.get("keel_commit"),
+                "scenarios": sorted(size["scenarios"]),
+            }
         )
     merged = dict(stored)
     merged["sizes"] = [by_size[k] for k in sorted(by_size)]

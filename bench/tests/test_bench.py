@@ -234,3 +234,26 @@ def test_the_import_target_is_a_share_of_the_bulk_load_on_the_database_it_ran_on
         "value": 0.25,
         "met": target <= 0.25,
     }
+
+
+def test_a_partial_run_replaces_only_its_scenarios_and_records_its_commit(tmp_path):
+    path = tmp_path / "results.json"
+
+    def run(commit, finished_at, scenarios):
+        return {
+            "database": "sqlite",
+            "keel_commit": commit,
+            "finished_at": finished_at,
+            "sizes": [{"size": 1000, "scenarios": scenarios}],
+        }
+
+    full = {"export": {"keel": {"ok": True, "rows_per_s": 10}}, "restore": {"keel": {"ok": True, "rows_per_s": 1}}}
+    report.merge(path, run("aaa1111", "2026-12-06T04:00:00+00:00", full))
+    newer = {"restore": {"keel": {"ok": True, "rows_per_s": 2}}}
+    report.merge(path, run("bbb2222", "2026-12-06T05:00:00+00:00", newer), partial=True)
+    [size] = json.loads(path.read_text())["runs"]["sqlite"]["sizes"]
+    assert size["scenarios"]["export"]["keel"]["rows_per_s"] == 10
+    assert size["scenarios"]["restore"]["keel"]["rows_per_s"] == 2
+    assert size["partial_updates"] == [
+        {"finished_at": "2026-12-06T05:00:00+00:00", "keel_commit": "bbb2222", "scenarios": ["restore"]}
+    ]
