@@ -69,6 +69,16 @@ def _index_reads():
         yield cursor
 
 
+def prefer_index_scans():
+    """For the rest of the caller's transaction on PostgreSQL, POSTGRES_INDEX_SETTINGS: its reads of a company's
+    rows, and the foreign-key checks its commit runs, walk the ``(company, id)`` indexes. A company deletion's last
+    transaction counts every table and deletes the company row; with statistics that say the company holds most of
+    each table, those plans were sequential scans of whole tables (5.8 s at a million contacts)."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(POSTGRES_INDEX_SETTINGS)
+
+
 def remaining_rows(company_id, models):
     """Only the tables that still hold rows of the company: ``{}`` means everything is gone."""
     return {name: n for name, n in count_rows(company_id, models).items() if n}

@@ -86,6 +86,7 @@ class CompanyDeletion(Deletion):
         receipt, company_id = self.tracker.receipt, self.company_id
         self.tracker.step("Verifying that nothing is left")
         with transaction.atomic():
+            eraser.prefer_index_scans()
             self.tracker.progress.save()
             self.tracker.progress.checkpoint()  # still this runner's job: another runner may have taken over
             jobs_deleted = delete_where(DataJob, "company_id", company_id)

@@ -220,3 +220,28 @@ def test_the_batch_budget_shares_one_transaction_between_tables_by_their_cost():
     assert budget.rows(Contact, {ContactEvent: 10**6}) == 0
     budget.measured({Contact: alone}, 50.0)
     assert budget.rows(Contact, {}) >= BatchBudget.MINIMUM_BATCH
+
+
+def _plan(company_id):
+    from django.db import connection
+
+    sql = "SELECT COUNT(*) FROM contacts_contactevent WHERE company_id = %s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"EXPLAIN {sql}", [company_id])
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql.replace('%s', '?')}", [company_id])
+        return " ".join(str(cell) for row in cursor.fetchall() for cell in row)
+
+
+def test_the_last_transaction_of_a_deletion_reads_the_company_through_its_indexes(two_companies):
+    from django.db import connection, transaction
+
+    acme, _ = two_companies
+    with transaction.atomic():
+        eraser.prefer_index_scans()
+        plan = _plan(acme.pk)
+    if connection.vendor == "postgresql":
+        assert "Seq Scan" not in plan and "Index" in plan, plan
+    else:
+        assert "USING" in plan and "INDEX" in plan, plan
