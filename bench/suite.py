@@ -312,7 +312,7 @@ class Suite:
         """Run a deletion while another tenant's contacts page is read in a loop; returns both results."""
         if not probe:
             return self.run(scenario, **params), None
-        stop = self.workdir / f"stop-{scenario}"
+        stop = self.stop_file(scenario)
         prober = self.start_child("probe", stop_file=str(stop), min_count=5, **probe)
         time.sleep(1.0)  # let the loop reach its steady state before the deletion starts
         try:
@@ -322,6 +322,13 @@ class Suite:
         probed = self.finish_child(prober, required=False)
         self.log(f"    other tenant meanwhile: p50 {probed.get('p50_ms')} ms, p99 {probed.get('p99_ms')} ms")
         return result, probed
+
+    def stop_file(self, scenario):
+        """The file that tells the probe of ``scenario`` to stop, not there yet: one left by the same scenario at
+        an earlier size would end the new probe after its first few requests."""
+        stop = self.workdir / f"stop-{scenario}"
+        stop.unlink(missing_ok=True)
+        return stop
 
     def naive(self, size, scenarios):
         n = min(size, self.options.naive_max)

@@ -2,6 +2,7 @@
 contacts listing scenario compares deep pages with first pages."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
 
-from bench import generator, listing, report, scenarios, targets
+from bench import generator, listing, report, scenarios, suite, targets
 from bench.scenarios import SCRATCH_FOLDER
 from keel.accounts.models import Company, User
 from keel.contacts.models import Attachment, Contact, ContactEvent, ContactTag, ListMembership, Note
@@ -257,3 +258,16 @@ def test_a_partial_run_replaces_only_its_scenarios_and_records_its_commit(tmp_pa
     assert size["partial_updates"] == [
         {"finished_at": "2026-12-06T05:00:00+00:00", "keel_commit": "bbb2222", "scenarios": ["restore"]}
     ]
+
+
+def test_a_probe_never_starts_with_the_stop_file_of_an_earlier_size(settings, tmp_path):
+    settings.DATA_DIR = str(tmp_path)
+    runner = suite.Suite(suite.Options())
+    try:
+        first = runner.stop_file("company_delete_keel")
+        assert not first.exists()
+        first.touch()  # the probe at the first size was told to stop
+        again = runner.stop_file("company_delete_keel")
+        assert again == first and not again.exists()
+    finally:
+        shutil.rmtree(runner.workdir, ignore_errors=True)
