@@ -302,7 +302,7 @@ def svg(doc):
         f'<line x1="{legend_x}" y1="46" x2="{legend_x + 22}" y2="46" stroke="#555" stroke-width="2" '
         f'stroke-dasharray="5,4"/><circle cx="{legend_x + 11}" cy="46" r="3.5" fill="white" stroke="#555" '
         f'stroke-width="2"/><text x="{legend_x + 27}" y="50">its baseline: plain Python export, raw DELETE, '
-        "raw executemany</text>"
+        "bulk load (import, restore)</text>"
     )
     for row, run in enumerate(runs):
         top = 80 + row * (panel_h + 90)
