@@ -12,6 +12,7 @@ with ``company_folder`` only:
 (and the emptied folders of a local storage), returning how many it deleted. Both are safe to repeat.
 """
 
+import hashlib
 import os
 import posixpath
 
@@ -21,6 +22,18 @@ from django.core.files.storage import default_storage
 COMPANIES_ROOT = "companies"
 # A file read from a bucket is buffered in memory up to this size, then in a temporary file: memory stays flat.
 S3_MEMORY_BUFFER_BYTES = 8 * 1024 * 1024
+
+
+READ_CHUNK = 1024 * 1024
+
+
+def stream_digest(fileobj):
+    """``(size, sha256 hex)`` of what is left to read in a binary file object, read a chunk at a time."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := fileobj.read(READ_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def s3_storage_setting(environ):

@@ -7,7 +7,6 @@ archive; and **passphrase**, age's scrypt mode. pyrage encrypts for recipients a
 passphrase only in memory, so a passphrase-encrypted archive is limited to ``KEEL_PASSPHRASE_ARCHIVE_MAX_BYTES``.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 
 import pyrage
@@ -15,6 +14,7 @@ from django.conf import settings
 
 from keel.datacontrol.models import EncryptionMode
 from keel.errors import InvalidInput
+from keel.storage import stream_digest
 
 MAX_RECIPIENTS = 20
 PASSPHRASE_MIN_LENGTH = 12
@@ -123,9 +123,5 @@ def encrypt_file(plain_path, encrypted_path, encryption):
 
 
 def file_digest(path):
-    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+        return stream_digest(handle)

@@ -6,11 +6,11 @@ archive (a reference into an entity the archive's scope left out is allowed: res
 Attachments must be in the archive with the size and SHA-256 that attachments/index.csv gives them.
 """
 
-import hashlib
 from dataclasses import dataclass
 
-from keel.datacontrol.restore.archive import ATTACHMENT_INDEX, READ_CHUNK, ArchiveCorrupt, HashingReader
+from keel.datacontrol.restore.archive import ATTACHMENT_INDEX, ArchiveCorrupt, HashingReader
 from keel.datacontrol.restore.idmap import IdMap
+from keel.storage import stream_digest
 
 BATCH = 2000
 
@@ -176,12 +176,9 @@ def _verify_stored_file(archive, record):
         member = archive.zip.open(path)
     except KeyError:
         return [Problem(path, "is listed in attachments/index.csv but missing from the archive.")]
-    digest, size = hashlib.sha256(), 0
     with member:
-        while chunk := member.read(READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    if digest.hexdigest() != record.get("sha256") or str(size) != record.get("size"):
+        size, sha256 = stream_digest(member)
+    if sha256 != record.get("sha256") or str(size) != record.get("size"):
         return [Problem(path, "its size or SHA-256 does not match attachments/index.csv.")]
     return []
 
@@ -189,11 +186,9 @@ def _verify_stored_file(archive, record):
 def file_sha256(fileobj):
     """The SHA-256 of a whole file, read from its start; the file is left at its start."""
     fileobj.seek(0)
-    digest = hashlib.sha256()
-    while chunk := fileobj.read(READ_CHUNK):
-        digest.update(chunk)
+    _, sha256 = stream_digest(fileobj)
     fileobj.seek(0)
-    return digest.hexdigest()
+    return sha256
 
 
 def _advance(progress, n):
