@@ -12,7 +12,7 @@ from keel.jobs.templatetags.jobs import finished_once, thousands
 
 register = template.Library()
 
-# The "done" banner is shown once per session, and not at all once the deletion is this old.
+# The "done" banner is shown once per session, and only for a recent deletion (``finished_once``).
 SEEN_SESSION_KEY = "crm_deletion_seen"
 
 
