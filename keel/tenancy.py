@@ -12,7 +12,9 @@ class TenantModel(models.Model):
     never leave the system (exports, API, logs); the exporter and a test both read it.
     """
 
-    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the ``(company, id)`` index below leads with the company and serves every lookup by
+    # company and the foreign key's checks; a second one would only be written to (docs/architecture.md, "Indexes").
+    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+", db_index=False)
 
     secret_fields: tuple[str, ...] = ()
 

@@ -35,7 +35,6 @@ class Contact(TenantModel):
 
     class Meta(TenantModel.Meta):
         indexes = TenantModel.Meta.indexes + [
-            models.Index(fields=["company", "email"], name="contact_company_email"),
             # Prefix search by e-mail, first or last name (keel/contacts/search.py) is a range scan on these; the
             # e-mail and name ones, ending in the id, are also the keysets of the sorts by e-mail and by name
             # (keel/contacts/listing.py), so those sorts cost no index of their own.
@@ -68,7 +67,9 @@ class Contact(TenantModel):
 class ContactEvent(TenantModel):
     """One entry of a contact's history timeline."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    # Looked up through contactevent_timeline, which leads with the contact (as do the other keys below that say
+    # db_index=False: an index that leads another is never needed, docs/architecture.md, "Indexes").
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=40)
     title = models.CharField(max_length=300)
     data = models.JSONField(default=dict, blank=True)
@@ -101,8 +102,8 @@ class Tag(TenantModel):
 
 
 class ContactTag(TenantModel):
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links", db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links", db_index=False)
 
     class Meta(TenantModel.Meta):
         # The tag filter of the contacts list walks a tag's contacts in id order.
@@ -123,7 +124,7 @@ class ContactList(TenantModel):
 
 
 class ListMembership(TenantModel):
-    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships")
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="list_memberships")
     added_at = models.DateTimeField(default=timezone.now)
 

@@ -44,7 +44,7 @@ class CampaignRecipient(TenantModel):
         OPENED = "opened"
         CLICKED = "clicked"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="campaign_recipients")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -83,7 +83,7 @@ class WorkflowEnrollment(TenantModel):
         COMPLETED = "completed"
         EXITED = "exited"
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
     contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="workflow_enrollments")
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     enrolled_at = models.DateTimeField(default=timezone.now)
