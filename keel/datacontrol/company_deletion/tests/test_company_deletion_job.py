@@ -157,7 +157,8 @@ def test_job_never_deletes_an_active_company(company, admin):
 
 
 def test_nothing_is_reported_deleted_while_something_is_left(company, admin, started):
-    """The final transaction verifies; if a row of the company is still there, the company row stays."""
+    """The final transaction verifies (on PostgreSQL through the company row's foreign keys); if a row of the
+    company is still there, the company row stays, and the error names what is left."""
     job = DataJob.objects.get(pk=started["job"]["id"])
     receipt = DeletionReceipt.objects.get()
     DataJob.objects.filter(pk=job.pk).update(state=DataJob.State.RUNNING, attempts=1)
@@ -165,8 +166,12 @@ def test_nothing_is_reported_deleted_while_something_is_left(company, admin, sta
 
     tracker = ReceiptProgress(Progress(job), receipt)
     assert Contact.objects.filter(company=company).exists()
-    with pytest.raises(DeletionIncomplete):
-        deletion_job.CompanyDeletion(job, tracker).finish()
+    deletion = deletion_job.CompanyDeletion(job, tracker)
+    with pytest.raises(DeletionIncomplete, match=r"\d+ file\(s\)"):
+        deletion.finish()
+    deletion.erase_files()
+    with pytest.raises(DeletionIncomplete, match="'contacts': 7"):
+        deletion.finish()
     assert Company.objects.filter(pk=company.pk).exists()
     assert DataJob.objects.filter(pk=job.pk).exists()
     assert DeletionReceipt.objects.get().state == "running"
