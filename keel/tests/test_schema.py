@@ -12,11 +12,27 @@ def keel_tables():
     )
 
 
+def pattern_indexes(cursor, table):
+    """On PostgreSQL, the ``*_pattern_ops`` indexes Django adds beside a text key's own index: the same column in
+    another operator class, for ``LIKE 'prefix%'`` whatever the collation, so not a repeat of the key's index."""
+    if connection.vendor != "postgresql":
+        return set()
+    cursor.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s", [table, "%_pattern_ops%"]
+    )
+    return {name for (name,) in cursor.fetchall()}
+
+
 def repeated_indexes(table):
     """Non-unique indexes whose columns lead another index of the same table, which serves every lookup they do."""
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
-    indexes = {name: c["columns"] for name, c in constraints.items() if c["index"] or c["unique"]}
+        other_operators = pattern_indexes(cursor, table)
+    indexes = {
+        name: c["columns"]
+        for name, c in constraints.items()
+        if (c["index"] or c["unique"]) and name not in other_operators
+    }
     repeated = []
     for name, columns in indexes.items():
         constraint = constraints[name]

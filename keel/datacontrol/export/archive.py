@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from keel.datacontrol import graph
+from keel.datacontrol.export.deflate import open_entry
 from keel.datacontrol.export.scopes import (
     attachment_archive_path,
     columns,
@@ -35,8 +36,9 @@ from keel.spreadsheets import ARCHIVE_RULE, ESCAPE, FORMULA_STARTS, escape_rever
 
 FORMAT = "keel-export"
 FORMAT_VERSION = 1
-# Deflate level 1: text compresses well already at the fastest level; higher levels cost several times the CPU
-# for a few percent of size.
+# Deflate at the fastest level: text compresses well already there; higher levels cost several times the CPU for a
+# few percent of size. The CSVs and files are deflated by ISA-L (keel.datacontrol.export.deflate); zipfile's own
+# zlib, at this level, only writes the small manifest and README.
 COMPRESSION = zipfile.ZIP_DEFLATED
 COMPRESS_LEVEL = 1
 COPY_CHUNK = 1024 * 1024
@@ -175,7 +177,7 @@ class _ArchiveWriter:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow([c.name for c in cols])
-        with self.archive.open(path, "w", force_zip64=True) as entry:
+        with open_entry(self.archive, path) as entry:
             self._flush(buffer, entry, digest)
             for data, rows in self._csv_pieces(model, entity, cols, where_column, writer, buffer):
                 digest.update(data)
@@ -278,7 +280,7 @@ class _ArchiveWriter:
                     self.progress.checkpoint()
             index.seek(0)
             digest = hashlib.sha256()
-            with self.archive.open("attachments/index.csv", "w", force_zip64=True) as entry:
+            with open_entry(self.archive, "attachments/index.csv") as entry:
                 while chunk := index.read(COPY_CHUNK):
                     data = chunk.encode("utf-8")
                     digest.update(data)
@@ -310,7 +312,7 @@ class _ArchiveWriter:
             # Deleted after the snapshot was taken (its contact was deleted meanwhile): listed, not fatal.
             return [path, entity, row_id, "", "", "missing"]
         digest, size = hashlib.sha256(), 0
-        with source, self.archive.open(path, "w", force_zip64=True) as entry:
+        with source, open_entry(self.archive, path) as entry:
             while chunk := source.read(COPY_CHUNK):
                 digest.update(chunk)
                 entry.write(chunk)
