@@ -85,26 +85,22 @@ class CompanyDeletion(Deletion):
         told, or nothing happens (and the resumed job does all of it again)."""
         receipt, company_id = self.tracker.receipt, self.company_id
         self.tracker.step("Verifying that nothing is left")
-        try:
-            with transaction.atomic():
-                eraser.prefer_index_scans()
-                self.tracker.progress.save()
-                self.tracker.progress.checkpoint()  # still this runner's job: another runner may have taken over
-                jobs_deleted = delete_where(DataJob, "company_id", company_id)
-                verify_nothing_left(company_id)
-                delete_where(JobOutboxEntry, "company_id", company_id)  # nobody is left to tell about other jobs
-                delete_company_row(company_id)
-                self.complete_receipt(jobs_deleted)
-                forget_company_emails(company_id)  # the company's queued e-mails go with it
-                confirmation = outbox.call(
-                    "keel.datacontrol.company_deletion.emails.send_confirmation_of",
-                    email=self.job.params.get("requester_email", ""),
-                    receipt_id=str(receipt.receipt_id),
-                )
-                outbox.stage(self.job, [confirmation], company_id=None)
-        except IntegrityError as exc:  # a row still points at the company: delete_company_row
-            left = eraser.remaining_rows(company_id, graph.tenant_models())
-            raise DeletionIncomplete(f"left after erasing: rows {left}") from exc
+        with transaction.atomic():
+            eraser.prefer_index_scans()
+            self.tracker.progress.save()
+            self.tracker.progress.checkpoint()  # still this runner's job: another runner may have taken over
+            jobs_deleted = delete_where(DataJob, "company_id", company_id)
+            verify_nothing_left(company_id)
+            delete_where(JobOutboxEntry, "company_id", company_id)  # nobody is left to tell about other jobs
+            delete_company_row(company_id)
+            self.complete_receipt(jobs_deleted)
+            forget_company_emails(company_id)  # the company's queued e-mails go with it
+            confirmation = outbox.call(
+                "keel.datacontrol.company_deletion.emails.send_confirmation_of",
+                email=self.job.params.get("requester_email", ""),
+                receipt_id=str(receipt.receipt_id),
+            )
+            outbox.stage(self.job, [confirmation], company_id=None)
         logger.info("company %s deleted (receipt %s)", company_id, receipt.receipt_id)
         # The job row is gone, so the runner ends nothing: deliver the confirmation here.
         outbox.kill_point("after_final_state")
@@ -189,8 +185,8 @@ def detach_jobs_from_users(company_id):
 def verify_nothing_left(company_id):
     """No file of the company is left, and on SQLite no row: counting an emptied range of its ``(company, id)``
     indexes costs nothing there, since a deleted row's index entries go with it. On PostgreSQL they stay until
-    vacuum, and counting would walk all of them (0.7 s at a million contacts, in the final transaction), so there
-    the company row's foreign keys are the check: ``delete_company_row``."""
+    vacuum, and counting walks all of them (67 ms of an 83 ms final transaction at 100,000 contacts), so there the
+    company row's foreign keys are the check: ``delete_company_row``."""
     files_left = eraser.count_files(company_id)
     rows_left = {} if connection.vendor == "postgresql" else eraser.remaining_rows(company_id, graph.tenant_models())
     if rows_left or files_left:
@@ -200,14 +196,19 @@ def verify_nothing_left(company_id):
 def delete_company_row(company_id):
     """The company row goes, which every tenant table's foreign key refuses while a row of the company is left:
     the database's own check that nothing is. On PostgreSQL the keys are checked at this statement rather than at
-    commit (they are deferred), so that a row still there fails here with an ``IntegrityError``."""
-    postgresql = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        if postgresql:
+    commit (they are deferred), so that a row still there fails this statement, which the savepoint undoes, and
+    the error can name what is left."""
+    if connection.vendor != "postgresql":
+        delete_where(Company, "id", company_id)  # verify_nothing_left counted, under SQLite's one write lock
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        delete_where(Company, "id", company_id)
-        if postgresql:
+            delete_where(Company, "id", company_id)
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    except IntegrityError as exc:
+        left = eraser.remaining_rows(company_id, graph.tenant_models())
+        raise DeletionIncomplete(f"left after erasing: rows {left}") from exc
 
 
 def delete_where(model, column, value):
